@@ -1,0 +1,148 @@
+"""Character-level language model: embedding -> recurrent layers -> (causal attention) -> head.
+
+Optional attention is over the recurrent layer's own past hidden states, causally: the output at
+position t attends to the states at t-W+1 .. t (W = ``attention_window``), never to later ones.
+Past states are kept in the carried state as a memory of the last W states, so a chunk of
+truncated BPTT attends across the chunk border and sampling one character at a time attends to
+exactly what training attended to. The attended context is combined with the state as in Luong et
+al. (2015): ``h~ = tanh(W_c [context; h])``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit import attention as attention_lib
+from rnnkit.errors import InputError
+from rnnkit.layers import GRU, LSTM, RNN
+
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+@dataclass
+class LMConfig:
+    """The model's shape; stored in the run's config.json."""
+
+    vocab_size: int
+    cell: str = "lstm"
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.2
+    embedding_dim: int = 0  # 0: one-hot inputs, as in the seed
+    sparse_embedding: bool = False
+    attention: str = "none"
+    attention_window: int = 64
+    tie_weights: bool = False
+    bidirectional: bool = False
+    nonlinearity: str = "tanh"
+    backend: str = "auto"
+
+    def check(self) -> None:
+        if self.bidirectional:
+            raise InputError(
+                "a language model cannot be bidirectional: the backward direction reads the text "
+                "from its end, so at position t it has already seen character t+1, the one the "
+                "model must predict; drop --bidirectional"
+            )
+        if self.cell not in CELLS:
+            raise InputError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.attention != "none" and self.attention not in attention_lib.KINDS:
+            kinds = ", ".join(["none", *attention_lib.KINDS])
+            raise InputError(f"--attention must be one of {kinds}, got {self.attention!r}")
+        if self.tie_weights and self.embedding_dim != self.hidden_size:
+            raise InputError(
+                f"--tie-weights needs --embedding-dim equal to --hidden ({self.hidden_size}), "
+                f"got {self.embedding_dim}"
+            )
+        if self.sparse_embedding and self.embedding_dim <= 0:
+            raise InputError("--sparse-embedding needs an embedding (--embedding-dim > 0)")
+        for name in ("vocab_size", "hidden_size", "num_layers", "attention_window"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+class CharLM(nn.Module):
+    """``forward(ids (B, T), state) -> logits (B, T, V), state``.
+
+    ``state`` is ``(rnn_state, memory)``: the recurrent state (``h`` or ``(h, c)``) and, with
+    attention, the last W hidden states (B, M, H); ``None`` starts fresh.
+    """
+
+    def __init__(self, config: LMConfig) -> None:
+        super().__init__()
+        config.check()
+        self.config = config
+        vocab, hidden = config.vocab_size, config.hidden_size
+        if config.embedding_dim > 0:
+            self.embedding = nn.Embedding(
+                vocab, config.embedding_dim, sparse=config.sparse_embedding
+            )
+            input_size = config.embedding_dim
+        else:
+            self.embedding = None
+            input_size = vocab
+        extra = {"nonlinearity": config.nonlinearity} if config.cell == "rnn" else {}
+        self.rnn = CELLS[config.cell](
+            input_size,
+            hidden,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            batch_first=True,
+            backend=config.backend,
+            **extra,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        if config.attention != "none":
+            self.attention = attention_lib.build(config.attention, hidden, hidden)
+            self.combine = nn.Linear(2 * hidden, hidden)  # W_c
+        else:
+            self.attention = None
+        self.head = nn.Linear(hidden, vocab)
+        if config.tie_weights:
+            self.head.weight = self.embedding.weight
+
+    def embed(self, ids: Tensor) -> Tensor:
+        if self.embedding is None:
+            return F.one_hot(ids, self.config.vocab_size).float()  # (B, T, V)
+        return self.embedding(ids)  # (B, T, E)
+
+    def forward(self, ids: Tensor, state=None) -> tuple[Tensor, tuple]:
+        rnn_state, memory = (None, None) if state is None else state
+        outputs, rnn_state = self.rnn(self.embed(ids), rnn_state)  # (B, T, H)
+        if self.attention is not None:
+            outputs, memory = self.attend(outputs, memory)
+        logits = self.head(self.dropout(outputs))  # (B, T, V)
+        return logits, (rnn_state, memory)
+
+    def attend(self, outputs: Tensor, memory: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Causal, windowed attention of each state over the last W states including itself."""
+        window = self.config.attention_window
+        keys = outputs if memory is None else torch.cat([memory, outputs], dim=1)  # (B, M+T, H)
+        steps, past = outputs.shape[1], keys.shape[1] - outputs.shape[1]
+        rows = torch.arange(steps, device=keys.device).unsqueeze(1) + past  # query positions
+        cols = torch.arange(keys.shape[1], device=keys.device).unsqueeze(0)
+        keep = (cols <= rows) & (cols > rows - window)  # (T, M+T): causal and within the window
+        mask = keep.unsqueeze(0).expand(outputs.shape[0], -1, -1)
+        context, _ = self.attention(outputs, keys, mask=mask)  # (B, T, H)
+        combined = torch.tanh(self.combine(torch.cat([context, outputs], dim=-1)))  # (B, T, H)
+        return combined, keys[:, -(window - 1) :] if window > 1 else keys[:, :0]
+
+    @staticmethod
+    def detach_state(state):
+        """Cut the graph between truncated-BPTT chunks."""
+        if state is None:
+            return None
+        rnn_state, memory = state
+        rnn_state = (
+            tuple(s.detach() for s in rnn_state)
+            if isinstance(rnn_state, tuple)
+            else rnn_state.detach()
+        )
+        return rnn_state, None if memory is None else memory.detach()
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)

@@ -1,0 +1,142 @@
+"""The one checkpoint format: safetensors for tensors, JSON for everything else. Never pickle.
+
+A state file is a single safetensors file whose metadata holds a JSON document, so a checkpoint is
+one file and one atomic rename: write to a temporary file in the same folder, fsync, then
+``os.replace``. A crash at any point leaves the previous file intact.
+
+Nested Python state (an optimizer's ``state_dict``, RNG states, a carried hidden state) is stored
+with :func:`flatten`: every tensor goes to the safetensors table under a generated key and is
+replaced in the JSON tree by ``{"__tensor__": key}``; dicts become lists of ``[key, value]`` pairs
+so that integer keys survive JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.errors import InputError
+
+META_KEY = "rnnkit"
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then rename the finished file onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    atomic_write(path, write)
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Read a JSON file, or raise InputError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: {what} is not valid JSON ({error})") from None
+
+
+def flatten(obj: Any, tensors: dict[str, Tensor], prefix: str = "t") -> Any:
+    """Replace every tensor in a nested structure by a reference into ``tensors``."""
+    if isinstance(obj, Tensor):
+        key = f"{prefix}.{len(tensors)}"
+        tensors[key] = obj.detach().cpu().contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {
+            "__dict__": [
+                [flatten(k, tensors, prefix), flatten(v, tensors, prefix)] for k, v in obj.items()
+            ]
+        }
+    if isinstance(obj, tuple):
+        return {"__tuple__": [flatten(v, tensors, prefix) for v in obj]}
+    if isinstance(obj, list):
+        return [flatten(v, tensors, prefix) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
+    """Inverse of :func:`flatten`."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__tuple__" in obj:
+            return tuple(unflatten(v, tensors) for v in obj["__tuple__"])
+        return {unflatten(k, tensors): unflatten(v, tensors) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def save_state(path: str | Path, tensors: dict[str, Tensor], meta: Any = None) -> None:
+    """Write named tensors plus a JSON-able ``meta`` to one safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    table = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    metadata = {META_KEY: json.dumps(meta)}
+    atomic_write(path, lambda tmp: save_file(table, tmp, metadata=metadata))
+
+
+def load_state(path: str | Path) -> tuple[dict[str, Tensor], Any]:
+    """Read a file written by :func:`save_state`: (tensors, meta)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise InputError(f"{path}: not a readable safetensors checkpoint ({error})") from None
+    return tensors, json.loads(metadata.get(META_KEY, "null"))
+
+
+def save_model(path: str | Path, model: torch.nn.Module, meta: Any = None) -> None:
+    """Save a model's ``state_dict`` (tied weights are stored once per name)."""
+    save_state(path, dict(model.state_dict()), meta)
+
+
+def load_model(path: str | Path, model: torch.nn.Module) -> Any:
+    """Load weights saved by :func:`save_model` into ``model``; returns the stored meta."""
+    tensors, meta = load_state(path)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()
+        raise InputError(f"{path}: weights do not fit the model ({' '.join(first[:2])})") from None
+    return meta

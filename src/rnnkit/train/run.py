@@ -1,0 +1,43 @@
+"""A run directory: ``config.json`` says which task built it and how; every command reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnnkit.errors import InputError
+from rnnkit.train.checkpoint import read_json, write_json
+
+CONFIG = "config.json"
+
+
+def create_run(out: str | Path, config: dict[str, Any], resume: bool = False) -> Path:
+    """Make ``out`` a run directory holding ``config`` (refusing to overwrite another run)."""
+    from rnnkit import __version__
+
+    out = Path(out)
+    if (out / CONFIG).exists() and not resume:
+        raise InputError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    write_json(out / CONFIG, {**config, "rnnkit_version": __version__})
+    return out
+
+
+def load_run(run: str | Path, task: str | None = None) -> dict[str, Any]:
+    """Read a run's config.json, checking it is a run (of ``task``, when given)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise InputError(f"{run}: no such run directory")
+    if not (run / CONFIG).is_file():
+        raise InputError(
+            f"{run}: not an rnnkit run (no {CONFIG}); give the --out of a training run"
+        )
+    config = read_json(run / CONFIG, "run configuration")
+    if not isinstance(config, dict) or "task" not in config:
+        raise InputError(f"{run / CONFIG}: not an rnnkit run configuration (no 'task')")
+    if task is not None and config["task"] != task:
+        raise InputError(f"{run}: is a {config['task']} run, not a {task} run")
+    return config

@@ -1,0 +1,417 @@
+"""The one trainer: every task supplies a model, its batches, its loss and its metrics.
+
+A task is any object with
+
+- ``model``: the ``nn.Module`` to train;
+- ``steps_per_epoch``: how many batches make one pass over the training data;
+- ``batch(epoch, index)``: the ``index``-th batch of ``epoch``, a pure function of its arguments
+  (and the task's seed), so that a resumed run sees exactly the batches it would have seen;
+- ``training_loss(batch, carry) -> (loss, carry, count)``: the mean loss of one batch, the state to
+  carry into the next batch (``None`` when nothing is carried; detached tensors for truncated BPTT)
+  and how many items (characters, tokens, windows) the loss averaged over. The trainer resets the
+  carry to ``None`` at the start of every epoch;
+- ``evaluate() -> dict``: validation metrics, at least ``{"loss": float}``.
+
+The loop is visible in :meth:`Trainer.fit`: set the learning rate, compute the loss (under bf16
+autocast if asked), backpropagate, clip, step; every ``eval_every`` steps evaluate, log, keep the
+best weights and save the state for resuming. Files in the run directory:
+
+- ``model.safetensors``: the best weights by validation loss;
+- ``last.safetensors``: everything needed to resume exactly (weights, optimizer, schedule, step,
+  carried state, RNG states, timers), one file written atomically;
+- ``metrics.jsonl``: one JSON line per evaluation; ``loss.png``: the curves (needs matplotlib);
+- ``tb/``: TensorBoard logs when the ``tensorboard`` extra is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.errors import InputError
+from rnnkit.train.checkpoint import flatten, load_state, save_model, save_state, unflatten
+from rnnkit.train.optim import Schedule, build_optimizers
+
+logger = logging.getLogger(__name__)
+
+LAST = "last.safetensors"
+BEST = "model.safetensors"
+METRICS = "metrics.jsonl"
+
+
+class Task(Protocol):
+    model: nn.Module
+    steps_per_epoch: int
+
+    def batch(self, epoch: int, index: int) -> Any: ...
+
+    def training_loss(self, batch: Any, carry: Any) -> tuple[Tensor, Any, int]: ...
+
+    def evaluate(self) -> dict[str, float]: ...
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every field is a CLI option of ``rnnkit train`` (``--clip-norm`` etc.)."""
+
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    clip_norm: float | None = 1.0
+    clip_value: float | None = None
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    step_size: int = 1000
+    gamma: float = 0.5
+    plateau_patience: int = 2
+    min_lr_factor: float = 0.05
+    max_steps: int | None = None
+    epochs: float | None = None
+    time_budget: float | None = None  # seconds
+    eval_every: int = 200
+    early_stopping: int | None = None  # evaluations without improvement
+    precision: str = "fp32"
+    seed: int = 0
+    threads: int | None = None
+    progress: bool = True
+    tensorboard: bool = True
+
+    def check(self) -> None:
+        """Raise InputError for contradictory or impossible options."""
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.max_steps is None and self.epochs is None and self.time_budget is None:
+            raise InputError("give at least one of --max-steps, --epochs or --time-budget")
+        for name in ("lr", "eval_every", "max_steps", "epochs", "time_budget"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.clip_norm is not None and self.clip_value is not None:
+            raise InputError("--clip-norm and --clip-value contradict each other: give one")
+        if self.warmup_steps < 0:
+            raise InputError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+
+
+@dataclass
+class Progress:
+    """What the loop knows about itself; saved in ``last.safetensors``."""
+
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training wall-clock before this process
+    items: int = 0
+    best_loss: float = math.inf
+    best_step: int = -1
+    evaluations_without_improvement: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf; the last good checkpoint was kept."""
+
+
+class Trainer:
+    """Trains ``task.model`` according to ``config``, writing into ``run_dir``."""
+
+    def __init__(self, task: Task, config: TrainConfig, run_dir: str | Path) -> None:
+        config.check()
+        self.task = task
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.model = task.model
+        self.optimizers = build_optimizers(
+            self.model, config.optimizer, config.lr, config.weight_decay, config.momentum
+        )
+        self.schedule = Schedule(
+            config.schedule,
+            warmup_steps=config.warmup_steps,
+            step_size=config.step_size,
+            gamma=config.gamma,
+            patience=config.plateau_patience,
+            min_factor=config.min_lr_factor,
+        )
+        self.progress = Progress()
+        self.carry: Any = None
+        self.stop_reason: str | None = None
+        self._writer = None
+
+    # --- the bounds of a run ----------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int | None:
+        bounds = []
+        if self.config.max_steps is not None:
+            bounds.append(self.config.max_steps)
+        if self.config.epochs is not None:
+            bounds.append(max(1, round(self.config.epochs * self.task.steps_per_epoch)))
+        return min(bounds) if bounds else None
+
+    def fraction_done(self, elapsed: float) -> float:
+        """Progress in [0, 1] through whichever bound ends the run first."""
+        fractions = []
+        if self.total_steps:
+            fractions.append(self.progress.step / self.total_steps)
+        if self.config.time_budget:
+            fractions.append(elapsed / self.config.time_budget)
+        return max(fractions) if fractions else 0.0
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Ask the loop to save and stop after the current step (Ctrl-C does this)."""
+        self.stop_reason = reason
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train until a bound is reached, the run is interrupted, or early stopping; return a
+        summary. Raises :class:`TrainingDiverged` if the loss becomes NaN or Inf."""
+        config = self.config
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        if resume:
+            self.load_last()
+        else:
+            torch.manual_seed(config.seed)
+            random.seed(config.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        previous_handler = signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        bar = self._progress_bar()
+        started = time.perf_counter()
+        elapsed_before = self.progress.elapsed
+        train_loss, train_items, train_time = 0.0, 0, 0.0
+        evaluated_at = self.progress.step if resume else -1
+        try:
+            while True:
+                elapsed = elapsed_before + time.perf_counter() - started
+                if self.total_steps is not None and self.progress.step >= self.total_steps:
+                    self.stop_reason = self.stop_reason or "reached the step limit"
+                if config.time_budget is not None and elapsed >= config.time_budget:
+                    self.stop_reason = self.stop_reason or "reached the time budget"
+                if self.stop_reason:
+                    break
+                step_started = time.perf_counter()
+                loss, count = self._train_step(elapsed)
+                train_time += time.perf_counter() - step_started
+                train_loss += loss * count
+                train_items += count
+                self.progress.items += count
+                self._advance_bar(bar, elapsed_before + time.perf_counter() - started)
+                if self.progress.step % config.eval_every == 0:
+                    self._evaluate_and_save(
+                        train_loss / max(train_items, 1),
+                        train_items / max(train_time, 1e-9),
+                        elapsed_before + time.perf_counter() - started,
+                        bar,
+                    )
+                    evaluated_at = self.progress.step
+                    train_loss, train_items, train_time = 0.0, 0, 0.0
+            if self.stop_reason != "interrupted" and evaluated_at != self.progress.step:
+                self._evaluate_and_save(
+                    train_loss / max(train_items, 1),
+                    train_items / max(train_time, 1e-9),
+                    elapsed_before + time.perf_counter() - started,
+                    bar,
+                )
+            self.progress.elapsed = elapsed_before + time.perf_counter() - started
+            self.save_last()
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+            if bar is not None:
+                bar.close()
+            if self._writer is not None:
+                self._writer.close()
+        self.plot()
+        return self.summary()
+
+    def _train_step(self, elapsed: float) -> tuple[float, int]:
+        config = self.config
+        epoch, index = divmod(self.progress.step, self.task.steps_per_epoch)
+        if index == 0:
+            self.carry = None
+        batch = self.task.batch(epoch, index)
+        lr = config.lr * self.schedule.factor(self.progress.step, self.fraction_done(elapsed))
+        self.optimizers.set_lr(lr)
+        self.model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss, carry, count = self.task.training_loss(batch, self.carry)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the training loss became {value} at step {self.progress.step + 1}; training "
+                f"stopped. The last good state is kept in {self.run_dir / LAST} and the best "
+                f"weights in {self.run_dir / BEST}; try a lower --lr or a smaller --clip-norm"
+            )
+        self.optimizers.zero_grad()
+        loss.backward()
+        if config.clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_norm)
+        elif config.clip_value is not None:
+            nn.utils.clip_grad_value_(self.model.parameters(), config.clip_value)
+        self.optimizers.step()
+        self.carry = carry
+        self.progress.step += 1
+        return value, count
+
+    def _evaluate_and_save(
+        self, train_loss: float, items_per_s: float, elapsed: float, bar
+    ) -> None:
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.task.evaluate()
+        validation = float(metrics["loss"])
+        self.schedule.observe(validation)
+        record = {
+            "step": self.progress.step,
+            "epoch": round(self.progress.step / self.task.steps_per_epoch, 4),
+            "elapsed_s": round(elapsed, 2),
+            "train_loss": round(train_loss, 6),
+            "lr": self.optimizers.param_groups[0]["lr"],
+            "items_per_s": round(items_per_s, 1),
+            **{f"val_{k}": v for k, v in metrics.items()},
+        }
+        self.progress.history.append(record)
+        with open(self.run_dir / METRICS, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self._log_tensorboard(record)
+        if validation < self.progress.best_loss:
+            self.progress.best_loss = validation
+            self.progress.best_step = self.progress.step
+            self.progress.evaluations_without_improvement = 0
+            save_model(
+                self.run_dir / BEST,
+                self.model,
+                {"step": self.progress.step, "val_loss": validation},
+            )
+        else:
+            self.progress.evaluations_without_improvement += 1
+            patience = self.config.early_stopping
+            if patience and self.progress.evaluations_without_improvement >= patience:
+                self.stop_reason = f"early stopping: no improvement in {patience} evaluations"
+        self.progress.elapsed = elapsed
+        self.save_last()
+        if bar is not None:
+            bar.set_postfix(
+                loss=f"{train_loss:.3f}", val=f"{validation:.3f}", rate=f"{items_per_s:,.0f}/s"
+            )
+        else:
+            logger.info("step %d: train %.4f val %.4f", self.progress.step, train_loss, validation)
+
+    # --- state ----------------------------------------------------------------------------------
+    def save_last(self) -> None:
+        """Write everything needed to resume exactly, in one atomic file."""
+        tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        meta = {
+            "progress": asdict(self.progress),
+            "optimizers": flatten(self.optimizers.state_dict(), tensors, "optim"),
+            "schedule": self.schedule.state_dict(),
+            "carry": flatten(self.carry, tensors, "carry"),
+            "torch_rng": flatten(torch.get_rng_state(), tensors, "rng"),
+            "python_rng": flatten(random.getstate(), tensors, "pyrng"),
+        }
+        save_state(self.run_dir / LAST, tensors, meta)
+
+    def load_last(self) -> None:
+        """Restore the state written by :meth:`save_last`."""
+        path = self.run_dir / LAST
+        if not path.is_file():
+            raise InputError(
+                f"{self.run_dir}: nothing to resume (no {LAST}); start without --resume"
+            )
+        tensors, meta = load_state(path)
+        model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_state)
+        self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
+        self.schedule.load_state_dict(meta["schedule"])
+        self.carry = unflatten(meta["carry"], tensors)
+        torch.set_rng_state(unflatten(meta["torch_rng"], tensors))
+        random.setstate(unflatten(meta["python_rng"], tensors))
+        self.progress = Progress(**meta["progress"])
+
+    # --- reporting ------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        last = self.progress.history[-1] if self.progress.history else {}
+        return {
+            "stop_reason": self.stop_reason,
+            "steps": self.progress.step,
+            "elapsed_s": round(self.progress.elapsed, 1),
+            "best_val_loss": self.progress.best_loss,
+            "best_step": self.progress.best_step,
+            "last": last,
+        }
+
+    def _progress_bar(self):
+        if not self.config.progress:
+            return None
+        from tqdm import tqdm
+
+        if self.total_steps is not None:
+            return tqdm(
+                total=self.total_steps, initial=self.progress.step, unit="step", dynamic_ncols=True
+            )
+        return tqdm(
+            total=round(self.config.time_budget),
+            initial=round(self.progress.elapsed),
+            unit="s",
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s [{elapsed}<{remaining}{postfix}]",
+        )
+
+    def _advance_bar(self, bar, elapsed: float) -> None:
+        if bar is None:
+            return
+        if self.total_steps is not None:
+            bar.update(1)
+        else:
+            bar.update(min(elapsed, bar.total) - bar.n)
+
+    def _log_tensorboard(self, record: dict) -> None:
+        if not self.config.tensorboard:
+            return
+        if self._writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # the [tensorboard] extra is not installed
+                self.config.tensorboard = False
+                return
+            self._writer = SummaryWriter(str(self.run_dir / "tb"))
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)):
+                self._writer.add_scalar(key, value, record["step"])
+
+    def plot(self) -> Path | None:
+        """Draw ``loss.png`` from the metrics (train and validation loss against steps and time)."""
+        return plot_losses(self.progress.history, self.run_dir / "loss.png")
+
+
+def plot_losses(history: list[dict], path: Path) -> Path | None:
+    """Training and validation loss against step and against wall-clock time."""
+    if not history:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.info("matplotlib is not installed (pip install 'rnnkit[plot]'); no %s", path.name)
+        return None
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, key, label in ((axes[0], "step", "step"), (axes[1], "elapsed_s", "seconds")):
+        x = [r[key] for r in history]
+        axis.plot(x, [r["train_loss"] for r in history], label="train")
+        axis.plot(x, [r["val_loss"] for r in history], label="validation")
+        axis.set_xlabel(label)
+        axis.set_ylabel("loss")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
