@@ -17,14 +17,34 @@ from importlib import import_module
 
 from rnnkit.errors import InputError
 
-# task name -> module with add_train_parser(subparsers) and the task's own commands
-TASKS = {"lm": "rnnkit.cli.lm"}
+# task name -> module with add_train_parser(tasks), evaluate(args, config) and, optionally,
+# add_commands(commands) for the task's own commands (sample, forecast, classify, translate)
+TASKS = {
+    "lm": "rnnkit.cli.lm",
+    "forecast": "rnnkit.cli.forecast",
+    "classify": "rnnkit.cli.classify",
+    "translate": "rnnkit.cli.translate",
+}
 
 
 def task_module(task: str):
     if task not in TASKS:
         raise InputError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     return import_module(TASKS[task])
+
+
+def available_tasks() -> list[str]:
+    """The tasks whose CLI module is installed (all of them in a complete install)."""
+    names = []
+    for name, module in TASKS.items():
+        try:
+            import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
+            continue
+        names.append(name)
+    return names
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = commands.add_parser("train", help="train a model")
     tasks = train.add_subparsers(dest="task", required=True, parser_class=_Parser)
-    for name in TASKS:
+    names = available_tasks()
+    for name in names:
         task_module(name).add_train_parser(tasks)
-    for name in TASKS:
+    for name in names:
         module = task_module(name)
         if hasattr(module, "add_commands"):
             module.add_commands(commands)
