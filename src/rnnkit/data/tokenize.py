@@ -1,0 +1,169 @@
+"""Text to tokens to ids: a word (or character) tokenizer and a vocabulary, both stored with a run.
+
+:class:`Tokenizer` turns a string into a list of tokens:
+
+- ``word``: Unicode-normalised, HTML entities decoded (``&lt;`` -> ``<``), Penn-Treebank escapes
+  undone (``-lrb-`` -> ``(``, ````` `` and ``''`` -> ``"``), optionally lowercased, then cut by one
+  regular expression into words, numbers, PTB-style clitics (``do n't``, ``it 's``) and single
+  punctuation marks. Already-tokenised text (SST) and raw text (SMS, captions) come out alike:
+  "don't" and "do n't" both give ``["do", "n't"]``.
+- ``char``: the same clean-up, then one token per character (spaces included).
+
+:class:`Vocab` maps tokens to ids: special tokens first (``<pad>`` = 0, ``<unk>`` = 1, then any
+others such as ``<bos>``/``<eos>``), then the tokens seen at least ``min_freq`` times, most frequent
+first (ties in alphabetical order, so a vocabulary is a pure function of its texts).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rnnkit.errors import InputError
+
+PAD, UNK = "<pad>", "<unk>"
+KINDS = ("word", "char")
+
+# Penn Treebank escapes, as in SST: brackets become -lrb- etc., quotes become `` and ''.
+_PTB_BRACKETS = {"lrb": "(", "rrb": ")", "lsb": "[", "rsb": "]", "lcb": "{", "rcb": "}"}
+_PTB_BRACKET = re.compile(r"-(lrb|rrb|lsb|rsb|lcb|rcb)-", re.IGNORECASE)
+_PTB_QUOTE = re.compile(r"``|''")
+
+# One alternative per kind of token, tried in order at each position.
+_WORD_TOKEN = re.compile(
+    r"""
+    [^\W_]+(?=n't\b)              # "do" of "don't": PTB splits the negation off
+    | n't\b                       # the negation itself
+    | '(?:s|re|ve|ll|d|m)\b       # clitics: 's 're 've 'll 'd 'm
+    | [^\W_]+(?:\.[^\W_]+)*       # words and numbers, with inner dots (u.s, 3.5, www.x.com)
+    | \S                          # any other visible character is a token of its own
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def normalise(text: str) -> str:
+    """Unicode NFC, HTML entities decoded, Penn-Treebank escapes undone, curly quotes made plain."""
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    text = _PTB_BRACKET.sub(lambda m: _PTB_BRACKETS[m.group(1).lower()], text)
+    text = _PTB_QUOTE.sub('"', text)
+    return (
+        text.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
+
+
+@dataclass
+class Tokenizer:
+    """``tokenizer(text) -> list[str]``; ``kind`` is ``word`` or ``char``."""
+
+    kind: str = "word"
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"--tokenizer must be one of {', '.join(KINDS)}, got {self.kind!r}")
+
+    def __call__(self, text: str) -> list[str]:
+        text = normalise(text)
+        if self.lowercase:
+            text = text.lower()
+        if self.kind == "char":
+            return list(" ".join(text.split()))  # runs of whitespace become one space
+        return _WORD_TOKEN.findall(text)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Tokenizer:
+        return cls(**data)
+
+
+class Vocab:
+    """Token <-> id. ``tokens[0]`` is ``<pad>``, ``tokens[1]`` is ``<unk>``."""
+
+    pad_id = 0
+    unk_id = 1
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        if len(tokens) < 2 or tokens[0] != PAD or tokens[1] != UNK:
+            raise ValueError(f"a vocabulary starts with {PAD!r}, {UNK!r}; got {list(tokens[:2])}")
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("a vocabulary cannot list a token twice")
+        self.tokens = list(tokens)
+        self.index = {token: i for i, token in enumerate(self.tokens)}
+
+    @classmethod
+    def build(
+        cls,
+        token_lists: Iterable[Sequence[str]],
+        min_freq: int = 1,
+        max_size: int | None = None,
+        specials: Sequence[str] = (),
+    ) -> Vocab:
+        """The tokens seen at least ``min_freq`` times (at most ``max_size`` of them, the most
+        frequent), after ``<pad>``, ``<unk>`` and ``specials``."""
+        if min_freq < 1:
+            raise InputError(f"--min-freq must be >= 1, got {min_freq}")
+        if max_size is not None and max_size < 1:
+            raise InputError(f"--max-vocab must be >= 1, got {max_size}")
+        counts = Counter(token for tokens in token_lists for token in tokens)
+        head = [PAD, UNK, *(s for s in specials if s not in (PAD, UNK))]
+        kept = sorted(
+            (t for t, n in counts.items() if n >= min_freq and t not in head),
+            key=lambda t: (-counts[t], t),
+        )
+        return cls(head + kept[:max_size])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    def __getitem__(self, token: str) -> int:
+        return self.index.get(token, self.unk_id)
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of ``tokens``; tokens outside the vocabulary become ``<unk>`` (1)."""
+        return [self.index.get(token, self.unk_id) for token in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[int(i)] for i in ids]
+
+    def save(self, path: str | Path, tokenizer: Tokenizer | None = None) -> None:
+        """Write ``{"type": "tokens", "tokenizer": {...}, "tokens": [...]}`` as JSON."""
+        from rnnkit.train.checkpoint import write_json
+
+        data: dict = {"type": "tokens"}
+        if tokenizer is not None:
+            data["tokenizer"] = tokenizer.to_dict()
+        data["tokens"] = self.tokens
+        write_json(path, data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple[Vocab, Tokenizer | None]:
+        """Read a file written by :meth:`save`: (vocabulary, tokenizer or None)."""
+        from rnnkit.train.checkpoint import read_json
+
+        data = read_json(path, "vocabulary")
+        if (
+            not isinstance(data, dict)
+            or data.get("type") != "tokens"
+            or not isinstance(data.get("tokens"), list)
+        ):
+            raise InputError(f"{path}: not an rnnkit token vocabulary")
+        try:
+            vocab = cls(data["tokens"])
+            tokenizer = Tokenizer.from_dict(data["tokenizer"]) if "tokenizer" in data else None
+        except (ValueError, TypeError) as error:
+            raise InputError(f"{path}: not a valid vocabulary ({error})") from None
+        return vocab, tokenizer
