@@ -251,7 +251,7 @@ class Trainer:
         self.optimizers.zero_grad()
         loss.backward()
         if config.clip_norm is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_norm)
+            clip_grad_norm(self.model.parameters(), config.clip_norm)
         elif config.clip_value is not None:
             nn.utils.clip_grad_value_(self.model.parameters(), config.clip_value)
         self.optimizers.step()
@@ -388,6 +388,26 @@ class Trainer:
     def plot(self) -> Path | None:
         """Draw ``loss.png`` from the metrics (train and validation loss against steps and time)."""
         return plot_losses(self.progress.history, self.run_dir / "loss.png")
+
+
+def clip_grad_norm(parameters, max_norm: float) -> float:
+    """``nn.utils.clip_grad_norm_`` that also handles sparse gradients (a sparse embedding's)."""
+    params = [p for p in parameters if p.grad is not None]
+    if not any(p.grad.is_sparse for p in params):
+        return float(nn.utils.clip_grad_norm_(params, max_norm))
+    squares = []
+    for p in params:
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()  # duplicate indices would be counted twice
+            squares.append(p.grad._values().float().pow(2).sum())
+        else:
+            squares.append(p.grad.float().pow(2).sum())
+    total = float(torch.stack(squares).sum().sqrt())
+    scale = max_norm / (total + 1e-6)
+    if scale < 1.0:
+        for p in params:
+            p.grad.mul_(scale)
+    return total
 
 
 def plot_losses(history: list[dict], path: Path) -> Path | None:

@@ -1,0 +1,163 @@
+"""The shared trainer: exact resume, atomic checkpoints, NaN handling, optimizers and schedules."""
+
+import math
+import os
+
+import pytest
+import torch
+
+from rnnkit.data.text import CharVocab
+from rnnkit.errors import InputError
+from rnnkit.tasks.lm import LanguageModelTask, LMData
+from rnnkit.train import checkpoint
+from rnnkit.train.optim import OPTIMIZERS, Schedule, build_optimizers
+from rnnkit.train.trainer import LAST, Trainer, TrainConfig, TrainingDiverged
+from tests.conftest import TINY_TEXT
+
+MODEL = dict(cell="lstm", hidden_size=16, num_layers=2, dropout=0.3, embedding_dim=8)
+
+
+def _task(seed=0, **model):
+    data = LMData(data="tiny", batch_size=4, seq_len=12)
+    return LanguageModelTask.from_text(TINY_TEXT, {**MODEL, **model}, data, seed=seed)
+
+
+def _config(**overrides):
+    base = dict(
+        max_steps=20,
+        eval_every=5,
+        schedule="plateau",
+        plateau_patience=0,
+        lr=0.01,
+        progress=False,
+        tensorboard=False,
+        seed=3,
+        optimizer="adamw",
+        weight_decay=0.01,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_interrupted_and_resumed_run_ends_bit_for_bit_equal(tmp_path):
+    torch.manual_seed(0)
+    straight = _task()
+    Trainer(straight, _config(), tmp_path / "a").fit()
+
+    torch.manual_seed(0)
+    first = _task()
+    trainer = Trainer(first, _config(), tmp_path / "b")
+    loss_fn = first.training_loss
+
+    def stop_after_eleven(batch, carry):  # Ctrl-C arrives during step 11
+        if trainer.progress.step == 10:
+            trainer.request_stop()
+        return loss_fn(batch, carry)
+
+    first.training_loss = stop_after_eleven
+    summary = trainer.fit()
+    assert summary["stop_reason"] == "interrupted" and summary["steps"] == 11
+
+    torch.manual_seed(123)  # a fresh process: nothing but the checkpoint carries over
+    resumed = _task()
+    Trainer(resumed, _config(), tmp_path / "b").fit(resume=True)
+    for (name, a), (_, b) in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_same_seed_same_run(tmp_path):
+    results = []
+    for name in ("a", "b"):
+        torch.manual_seed(0)
+        task = _task()
+        Trainer(task, _config(max_steps=8), tmp_path / name).fit()
+        results.append(task.model.state_dict())
+    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
+
+
+def test_crash_mid_write_leaves_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    path = tmp_path / "state.safetensors"
+    checkpoint.save_state(path, {"w": torch.ones(3)}, {"step": 1})
+    real_save = safetensors.torch.save_file
+
+    def crash(tensors, filename, metadata=None):
+        real_save(tensors, filename, metadata=metadata)
+        with open(filename, "r+b") as handle:  # half-written file, then the process dies
+            handle.truncate(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_state(path, {"w": torch.zeros(3)}, {"step": 2})
+    tensors, meta = checkpoint.load_state(path)
+    assert torch.equal(tensors["w"], torch.ones(3)) and meta == {"step": 1}
+    assert os.listdir(tmp_path) == ["state.safetensors"]  # no temporary file left
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    task = _task()
+    trainer = Trainer(task, _config(), tmp_path / "run")
+    loss_fn = task.training_loss
+
+    def poisoned(batch, carry):
+        loss, carry, count = loss_fn(batch, carry)
+        return (loss * math.nan if trainer.progress.step == 7 else loss), carry, count
+
+    task.training_loss = poisoned
+    with pytest.raises(TrainingDiverged, match="became nan at step 8"):
+        trainer.fit()
+    tensors, meta = checkpoint.load_state(tmp_path / "run" / LAST)
+    assert meta["progress"]["step"] == 5
+    assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        Trainer(_task(), _config(), tmp_path / "empty").fit(resume=True)
+
+
+def test_early_stopping_after_patience_evaluations(tmp_path):
+    trainer = Trainer(_task(), _config(lr=1e-9, early_stopping=2, max_steps=100), tmp_path / "r")
+    trainer.progress.best_loss = -1.0  # nothing can improve on this
+    summary = trainer.fit()
+    assert summary["stop_reason"].startswith("early stopping") and summary["steps"] == 10
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_takes_a_step(name, tmp_path):
+    task = _task(sparse_embedding=name == "sparseadam")
+    before = {k: v.clone() for k, v in task.model.state_dict().items()}
+    Trainer(task, _config(optimizer=name, max_steps=2, weight_decay=0.0), tmp_path / name).fit()
+    after = task.model.state_dict()
+    assert all(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_sparseadam_without_sparse_embedding_is_refused():
+    with pytest.raises(ValueError, match="needs a model with a sparse embedding"):
+        build_optimizers(_task().model, "sparseadam", 0.01)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_min_factor():
+    schedule = Schedule("cosine", warmup_steps=4, min_factor=0.1)
+    assert schedule.factor(0, 0.0) == pytest.approx(0.25)
+    assert schedule.factor(3, 0.0) == pytest.approx(1.0)
+    assert schedule.factor(10, 0.5) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert schedule.factor(99, 1.0) == pytest.approx(0.1)
+
+
+def test_step_and_plateau_schedules():
+    assert Schedule("step", step_size=10, gamma=0.5).factor(25, 0) == pytest.approx(0.25)
+    plateau = Schedule("plateau", gamma=0.1, patience=1)
+    for loss in [1.0, 1.0, 1.0]:
+        plateau.observe(loss)
+    assert plateau.factor(0, 0) == pytest.approx(0.1)
+
+
+def test_vocab_round_trip(tmp_path):
+    vocab = CharVocab.from_text("héllo wörld")
+    vocab.save(tmp_path / "vocab.json")
+    again = CharVocab.load(tmp_path / "vocab.json")
+    assert again.decode(again.encode("wörld")) == "wörld"
