@@ -88,3 +88,21 @@ def test_generation_yields_the_requested_length_from_the_vocabulary():
     vocab = CharVocab(list("abcdefghijk"))
     text = "".join(generate(_model(), vocab, "abc", 40, temperature=1.0, seed=0))
     assert len(text) == 40 and set(text) <= set(vocab.chars)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("attention", ["none", "general"])
+def test_fast_step_equals_forward_on_one_character(cell, attention):
+    model = _model(cell=cell, attention=attention, attention_window=3)
+    ids = torch.randint(0, 11, (3, 6))
+    _, state = model(ids[:, :5])
+    expected, expected_state = model(ids[:, 5:], state)
+    with torch.no_grad():
+        got, got_state = model.step(ids[:, 5], state, model.input_table())
+        plain, _ = model.step(ids[:, 5], state)
+    assert torch.allclose(got, expected[:, 0], atol=1e-5)
+    assert torch.allclose(plain, expected[:, 0], atol=1e-5)
+    flat = [s for s in (got_state[0] if cell == "lstm" else (got_state[0],))]
+    want = [s for s in (expected_state[0] if cell == "lstm" else (expected_state[0],))]
+    for a, b in zip(flat, want, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

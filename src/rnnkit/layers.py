@@ -313,6 +313,35 @@ class _RecurrentLayer(nn.Module):
                 outputs.append(new[0] * valid)
         return torch.stack(outputs), state
 
+    def project_input(self, input: Tensor) -> Tensor:
+        """Layer 0's input projection ``x W_ih^T + b_ih`` (..., G*H), for :meth:`step`."""
+        weight_ih, _, *biases = self._weights(0)
+        return F.linear(input, weight_ih, biases[0] if biases else None)
+
+    def step(self, input: Tensor, hx=None, projected: bool = False):
+        """One time step through every layer with the cells' equations (generation's inner loop).
+
+        ``input`` (B, I), or (B, G*H) already projected by :meth:`project_input` when
+        ``projected``; ``hx`` as in :meth:`forward`. Returns ``output`` (B, H) and the new state.
+        Unidirectional only (a reverse direction needs the whole sequence); no dropout, no checks.
+        """
+        if self.bidirectional:
+            raise ValueError(
+                f"{type(self).__name__}.step: a bidirectional layer needs the whole "
+                "sequence; use forward"
+            )
+        state = self._initial_state(hx, input.shape[0], input, unbatched=False)
+        x, finals = input, []
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh, *biases = self._weights(layer)
+            bias_ih, bias_hh = biases if biases else (None, None)
+            gx = x if (projected and layer == 0) else F.linear(x, weight_ih, bias_ih)
+            new = self._step(gx, tuple(s[layer] for s in state), weight_hh, bias_hh)
+            finals.append(new)
+            x = new[0]
+        final = tuple(torch.stack([f[k] for f in finals]) for k in range(self.num_states))
+        return x, (final if self.num_states > 1 else final[0])
+
     def _flat_weights(self) -> list[Tensor]:
         return [w for index in range(len(self._weight_names)) for w in self._weights(index)]
 

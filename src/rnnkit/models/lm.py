@@ -131,6 +131,25 @@ class CharLM(nn.Module):
         combined = torch.tanh(self.combine(torch.cat([context, outputs], dim=-1)))  # (B, T, H)
         return combined, keys[:, -(window - 1) :] if window > 1 else keys[:, :0]
 
+    @torch.inference_mode()
+    def input_table(self) -> Tensor:
+        """Layer 0's input projection of every character (V, G*H): a lookup replaces a matmul."""
+        ids = torch.arange(self.config.vocab_size, device=self.head.weight.device)
+        return self.rnn.project_input(self.embed(ids.unsqueeze(0))[0])
+
+    def step(self, ids: Tensor, state=None, table: Tensor | None = None) -> tuple[Tensor, tuple]:
+        """One character per row, ids (B,) -> logits (B, V): the same function as ``forward``
+        on a length-1 sequence, through the cells' equations without the time loop."""
+        rnn_state, memory = (None, None) if state is None else state
+        if table is not None:
+            output, rnn_state = self.rnn.step(table[ids], rnn_state, projected=True)  # (B, H)
+        else:
+            output, rnn_state = self.rnn.step(self.embed(ids.unsqueeze(1))[:, 0], rnn_state)
+        if self.attention is not None:
+            combined, memory = self.attend(output.unsqueeze(1), memory)
+            output = combined[:, 0]
+        return self.head(output), (rnn_state, memory)
+
     @staticmethod
     def detach_state(state):
         """Cut the graph between truncated-BPTT chunks."""

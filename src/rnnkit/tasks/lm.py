@@ -146,9 +146,9 @@ def generate(
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     model.eval()
     logits, state = model(ids.unsqueeze(0))  # (1, T, V): read the prime at once
-    last = logits[0, -1]
+    last = logits[:, -1]  # (1, V)
+    table = model.input_table()
     for _ in range(length):
-        token = sampling.sample(last, temperature, top_k, top_p, generator)
+        token = sampling.sample(last, temperature, top_k, top_p, generator)  # (1,)
         yield vocab.chars[int(token)]
-        logits, state = model(token.view(1, 1), state)
-        last = logits[0, -1]
+        last, state = model.step(token, state, table)
