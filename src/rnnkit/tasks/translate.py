@@ -1,0 +1,424 @@
+"""The translation task: parallel data, subword tokenizers, batches, loss, metrics and decoding.
+
+What the trainer (:mod:`rnnkit.train.trainer`) needs is :class:`TranslationTask`; what the CLI and
+the benchmark need to translate and score is :class:`Translator`, :func:`score_bleu` and
+:func:`evaluate_translator`.
+
+A target sequence is ``<s> y_1 .. y_n </s>``: the decoder reads ``<s> y_1 .. y_n`` and predicts
+``y_1 .. y_n </s>``. A source sequence is ``x_1 .. x_m </s>``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.data.pairs import PairBatches, pad, read_pairs
+from rnnkit.data.subword import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
+from rnnkit.errors import InputError
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy
+
+MULTI30K = "multi30k"
+MULTI30K_LANGUAGES = ("de", "en")
+MULTI30K_SPLITS = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
+SOURCE_TOKENIZER, TARGET_TOKENIZER = "source.tokenizer.json", "target.tokenizer.json"
+EVAL_BATCH = 128  # sentences per batch when scoring or decoding
+SIDES = ("src", "tgt")
+
+
+@dataclass
+class TranslateData:
+    """Where the pairs come from, how they are tokenized and batched; stored in config.json."""
+
+    data: str = MULTI30K  # a registered parallel dataset, or "files" (the --train-src ... files)
+    src: str = "de"
+    tgt: str = "en"
+    train_src: str | None = None
+    train_tgt: str | None = None
+    valid_src: str | None = None
+    valid_tgt: str | None = None
+    test_src: str | None = None
+    test_tgt: str | None = None
+    src_vocab_size: int = 8000
+    tgt_vocab_size: int = 8000
+    batch_size: int = 64
+    max_length: int = 100  # training pairs with more subwords on either side are left out
+    teacher_forcing: float = 1.0
+    label_smoothing: float = 0.0
+
+    @property
+    def uses_files(self) -> bool:
+        return any(getattr(self, f"{split}_{side}") for split in MULTI30K_SPLITS for side in SIDES)
+
+    def check(self) -> None:
+        if self.uses_files:
+            for split in ("train", "valid"):
+                for side in SIDES:
+                    if not getattr(self, f"{split}_{side}"):
+                        raise InputError(
+                            f"--{split}-{side} is missing: with your own files give --train-src, "
+                            "--train-tgt, --valid-src and --valid-tgt (--test-src/--test-tgt "
+                            "optional)"
+                        )
+            if bool(self.test_src) != bool(self.test_tgt):
+                raise InputError("give both --test-src and --test-tgt, or neither")
+        elif self.data != MULTI30K:
+            raise InputError(
+                f"--data {self.data!r}: unknown parallel dataset; expected {MULTI30K}, or your "
+                "own line-aligned files with --train-src --train-tgt --valid-src --valid-tgt"
+            )
+        else:
+            pair = f"{self.src}-{self.tgt}"
+            if (
+                self.src not in MULTI30K_LANGUAGES
+                or self.tgt not in MULTI30K_LANGUAGES
+                or self.src == self.tgt
+            ):
+                raise InputError(
+                    f"unknown language pair {pair} for {MULTI30K}: expected de-en or en-de "
+                    "(--src de --tgt en)"
+                )
+        if not 0.0 < self.teacher_forcing <= 1.0:
+            raise InputError(f"--teacher-forcing must be in (0, 1], got {self.teacher_forcing}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise InputError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        for name in ("batch_size", "max_length"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"--{name.replace('_', '-')} must be positive")
+
+    def files(self, split: str) -> tuple[Path, Path] | None:
+        """(source file, target file) of ``split`` (train, valid or test), or None if absent."""
+        if self.uses_files:
+            source, target = getattr(self, f"{split}_src"), getattr(self, f"{split}_tgt")
+            return (Path(source), Path(target)) if source and target else None
+        from rnnkit.data.registry import locate
+
+        name = MULTI30K_SPLITS[split]
+        return locate(MULTI30K, f"{name}.{self.src}"), locate(MULTI30K, f"{name}.{self.tgt}")
+
+    def describe(self, split: str) -> str:
+        if self.uses_files:
+            files = self.files(split)
+            return "none" if files is None else f"{files[0]} -> {files[1]}"
+        return f"{MULTI30K} {MULTI30K_SPLITS[split]} {self.src}->{self.tgt}"
+
+
+@dataclass
+class DecodeConfig:
+    """How ``rnnkit translate`` and ``rnnkit evaluate`` decode; stored in config.json."""
+
+    beam: int = 5
+    length_penalty: float = 1.0
+    max_length_ratio: float = 1.5
+    max_length_offset: int = 10
+
+    def check(self) -> None:
+        if self.beam < 1:
+            raise InputError(f"--beam must be >= 1, got {self.beam}")
+        if self.length_penalty < 0:
+            raise InputError(f"--length-penalty must be >= 0, got {self.length_penalty}")
+        if self.max_length_ratio < 0 or self.max_length_offset < 0:
+            raise InputError("--max-length-ratio and --max-length-offset must be >= 0")
+
+
+@dataclass
+class Translation:
+    """One translated sentence with what produced it."""
+
+    text: str
+    ids: list[int]
+    score: float  # total log-probability of ``ids``
+    attention: Tensor | None  # (len(ids), source length) or None
+    source_tokens: list[str]
+    target_tokens: list[str]
+
+
+class Translator:
+    """A model and its two tokenizers: sentences in, sentences out."""
+
+    def __init__(self, model: Seq2Seq, source: SubwordTokenizer, target: SubwordTokenizer) -> None:
+        self.model = model
+        self.source = source
+        self.target = target
+
+    def encode_sources(self, sentences: Sequence[str]) -> list[list[int]]:
+        return [ids + [EOS_ID] for ids in self.source.encode(sentences)]
+
+    def encode_targets(self, sentences: Sequence[str]) -> list[list[int]]:
+        return [[BOS_ID, *ids, EOS_ID] for ids in self.target.encode(sentences)]
+
+    def translate(
+        self,
+        sentences: Sequence[str],
+        beam: int = 1,
+        length_penalty: float = 1.0,
+        max_length_ratio: float = 1.5,
+        max_length_offset: int = 10,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        batch_size: int = EVAL_BATCH,
+    ) -> list[Translation]:
+        """Translate ``sentences``; beam search when ``beam`` > 1, else greedy or sampled
+        (``temperature`` > 0) decoding through the shared sampler."""
+        if beam > 1 and (temperature > 0 or top_k is not None or top_p is not None):
+            raise InputError(
+                "--beam > 1 searches for the likeliest translation; sampling options "
+                "(--temperature > 0, --top-k, --top-p) need --beam 1"
+            )
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        sources = self.encode_sources(sentences)
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        results: list[Translation | None] = [None] * len(sources)
+        self.model.eval()
+        for start in range(0, len(order), batch_size):
+            members = order[start : start + batch_size]
+            ids, lengths = pad([sources[i] for i in members], PAD_ID)
+            if beam > 1:
+                hypotheses = beam_search(
+                    self.model,
+                    ids,
+                    lengths,
+                    beam,
+                    length_penalty,
+                    max_length_ratio,
+                    max_length_offset,
+                )
+            else:
+                hypotheses = greedy(
+                    self.model,
+                    ids,
+                    lengths,
+                    max_length_ratio,
+                    max_length_offset,
+                    temperature,
+                    top_k,
+                    top_p,
+                    generator,
+                )
+            for index, hypothesis in zip(members, hypotheses, strict=True):
+                results[index] = Translation(
+                    text=self.target.decode(hypothesis.ids),
+                    ids=hypothesis.ids,
+                    score=hypothesis.score,
+                    attention=hypothesis.attention,
+                    source_tokens=[self.source.id_to_token(i) for i in sources[index]],
+                    target_tokens=[self.target.id_to_token(i) for i in hypothesis.ids],
+                )
+        return results
+
+    @torch.no_grad()
+    def loss(
+        self, sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]]
+    ) -> tuple[float, int]:
+        """Teacher-forced cross-entropy: (total nats, target tokens) over id pairs."""
+        was_training = self.model.training
+        self.model.eval()
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        total, count = 0.0, 0
+        for start in range(0, len(order), EVAL_BATCH):
+            members = order[start : start + EVAL_BATCH]
+            source, source_lengths = pad([sources[i] for i in members], PAD_ID)
+            target, _ = pad([targets[i] for i in members], PAD_ID)
+            logits = self.model(source, source_lengths, target[:, :-1])  # (B, T, V)
+            gold = target[:, 1:]
+            total += float(
+                F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]).float(),
+                    gold.reshape(-1),
+                    ignore_index=PAD_ID,
+                    reduction="sum",
+                )
+            )
+            count += int((gold != PAD_ID).sum())
+        self.model.train(was_training)
+        return total, count
+
+
+def loss_metrics(total: float, count: int) -> dict[str, float]:
+    """Mean token cross-entropy (nats) and perplexity."""
+    loss = total / max(count, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0))}
+
+
+class TranslationTask:
+    """Teacher-forced next-token prediction on parallel sentences, for the trainer."""
+
+    def __init__(
+        self,
+        translator: Translator,
+        train: tuple[list[list[int]], list[list[int]]],
+        valid: tuple[list[list[int]], list[list[int]]],
+        data: TranslateData,
+        seed: int = 0,
+    ) -> None:
+        self.translator = translator
+        self.model = translator.model
+        self.data = data
+        self.valid = valid
+        self.batches = PairBatches(train[0], train[1], data.batch_size, PAD_ID, seed)
+        self.steps_per_epoch = len(self.batches)
+        self.left_out = 0  # training pairs longer than data.max_length
+
+    @classmethod
+    def build(
+        cls,
+        data: TranslateData,
+        model_config: dict,
+        seed: int = 0,
+        tokenizers: tuple[SubwordTokenizer, SubwordTokenizer] | None = None,
+    ) -> TranslationTask:
+        """Read the data, learn the tokenizers from the training split (unless given), build the
+        model. ``model_config`` is :class:`Seq2SeqConfig` without the vocabulary sizes."""
+        train_sources, train_targets = read_pairs(*data.files("train"))
+        valid_sources, valid_targets = read_pairs(*data.files("valid"))
+        if tokenizers is None:
+            tokenizers = (
+                SubwordTokenizer.train(train_sources, data.src_vocab_size),
+                SubwordTokenizer.train(train_targets, data.tgt_vocab_size),
+            )
+        source, target = tokenizers
+        torch.manual_seed(seed)  # the same seed builds the same initial weights
+        config = Seq2SeqConfig(
+            src_vocab_size=len(source), tgt_vocab_size=len(target), **model_config
+        )
+        translator = Translator(Seq2Seq(config), source, target)
+        train_ids = (
+            translator.encode_sources(train_sources),
+            translator.encode_targets(train_targets),
+        )
+        kept = [
+            i
+            for i, (s, t) in enumerate(zip(*train_ids, strict=True))
+            if len(s) <= data.max_length and len(t) <= data.max_length + 1
+        ]
+        train_ids = ([train_ids[0][i] for i in kept], [train_ids[1][i] for i in kept])
+        valid_ids = (
+            translator.encode_sources(valid_sources),
+            translator.encode_targets(valid_targets),
+        )
+        task = cls(translator, train_ids, valid_ids, data, seed)
+        task.left_out = len(train_sources) - len(kept)
+        return task
+
+    def batch(self, epoch: int, index: int):
+        return self.batches(epoch, index)
+
+    def training_loss(self, batch, carry):
+        source, source_lengths, target, _ = batch  # (B, S), (B,), (B, T+1), (B,)
+        logits = self.model(
+            source, source_lengths, target[:, :-1], teacher_forcing=self.data.teacher_forcing
+        )  # (B, T, V)
+        gold = target[:, 1:]  # (B, T)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            gold.reshape(-1),
+            ignore_index=PAD_ID,
+            label_smoothing=self.data.label_smoothing,
+        )
+        return loss, None, int((gold != PAD_ID).sum())
+
+    def evaluate(self) -> dict[str, float]:
+        return loss_metrics(*self.translator.loss(*self.valid))
+
+
+def score_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
+    """Corpus BLEU with sacrebleu on detokenized text: its default 13a tokenizer, cased (the
+    standard score), and lowercased (closest to the lowercased, tokenized protocol of older RNN
+    papers). Each with its signature string."""
+    from sacrebleu.metrics import BLEU
+
+    cased, lowercased = BLEU(), BLEU(lowercase=True)
+    return {
+        "bleu": round(cased.corpus_score(list(hypotheses), [list(references)]).score, 2),
+        "signature": str(cased.get_signature()),
+        "bleu_lowercase": round(
+            lowercased.corpus_score(list(hypotheses), [list(references)]).score, 2
+        ),
+        "signature_lowercase": str(lowercased.get_signature()),
+    }
+
+
+def evaluate_translator(
+    translator: Translator,
+    sources: Sequence[str],
+    references: Sequence[str],
+    decode: DecodeConfig,
+    outputs: Path | None = None,
+) -> dict:
+    """Perplexity and BLEU of greedy and beam-search decoding (and their speed) on a test set.
+
+    With ``outputs``, the translations are written to ``outputs/<name>.greedy.txt`` and
+    ``.beamK.txt`` beside it.
+    """
+    decode.check()
+    total, count = translator.loss(
+        translator.encode_sources(sources), translator.encode_targets(references)
+    )
+    result = {"sentences": len(sources), "target_tokens": count, **loss_metrics(total, count)}
+    searches = {"greedy": 1} | ({f"beam{decode.beam}": decode.beam} if decode.beam > 1 else {})
+    for name, beam in searches.items():
+        started = time.perf_counter()
+        translations = translator.translate(
+            sources,
+            beam,
+            decode.length_penalty,
+            decode.max_length_ratio,
+            decode.max_length_offset,
+        )
+        seconds = time.perf_counter() - started
+        hypotheses = [t.text for t in translations]
+        result[name] = {
+            "beam": beam,
+            "length_penalty": decode.length_penalty if beam > 1 else None,
+            **score_bleu(hypotheses, references),
+            "seconds": round(seconds, 2),
+            "sentences_per_s": round(len(sources) / seconds, 1),
+        }
+        if outputs is not None:
+            outputs.parent.mkdir(parents=True, exist_ok=True)
+            path = outputs.with_name(f"{outputs.name}.{name}.txt")
+            path.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    return result
+
+
+def plot_attention(translation: Translation, path: str | Path) -> Path:
+    """Draw the attention weights of one translation as a heatmap (target rows, source
+    columns) into ``path`` (PNG)."""
+    if translation.attention is None:
+        raise InputError("this model has no attention (--attention none): no map to draw")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--show-attention needs matplotlib: pip install 'rnnkit[plot]'") from None
+    weights = translation.attention.float().numpy()  # (T, S)
+    rows, cols = weights.shape
+    figure, axis = plt.subplots(figsize=(1.0 + 0.45 * cols, 1.0 + 0.4 * rows))
+    image = axis.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    axis.set_xticks(range(cols), translation.source_tokens[:cols], rotation=90)
+    axis.set_yticks(range(rows), translation.target_tokens[:rows])
+    axis.set_xlabel("source")
+    axis.set_ylabel("translation")
+    figure.colorbar(image, ax=axis, fraction=0.04)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def describe_model(model: Seq2Seq) -> dict:
+    """Parameter count and shape, for logs and benchmark tables."""
+    return {"parameters": sum(p.numel() for p in model.parameters()), **asdict(model.config)}
