@@ -64,6 +64,25 @@ HELP = {
     "nonlinearity": "tanh or relu, for --cell rnn",
     "backend": "auto (fused PyTorch kernels when they compute the same thing), reference "
     "(rnnkit's cells in a Python loop) or fused",
+    # translation (rnnkit.tasks.translate.TranslateData, DecodeConfig; rnnkit.models.seq2seq)
+    "src": "source language (multi30k: de or en); with your own files, a label for them",
+    "tgt": "target language (multi30k: en or de); with your own files, a label for them",
+    "train_src": "training source sentences, one per line (line-aligned with --train-tgt)",
+    "train_tgt": "training target sentences, one per line",
+    "valid_src": "validation source sentences, one per line",
+    "valid_tgt": "validation target sentences, one per line",
+    "test_src": "test source sentences for rnnkit evaluate (optional)",
+    "test_tgt": "test target sentences for rnnkit evaluate (optional)",
+    "src_vocab_size": "source subword (BPE) vocabulary size, learned on the training split",
+    "tgt_vocab_size": "target subword (BPE) vocabulary size, learned on the training split",
+    "max_length": "leave out training pairs with more subwords than this on either side",
+    "teacher_forcing": "probability of feeding the reference token (else the model's own "
+    "prediction) at each decoder step in training",
+    "label_smoothing": "label smoothing of the training cross-entropy (0 disables)",
+    "beam": "beam size for decoding; 1 is greedy",
+    "length_penalty": "beam search length normalisation alpha: scores / ((5 + len) / 6) ** alpha",
+    "max_length_ratio": "longest translation, in target subwords per source subword",
+    "max_length_offset": "plus this many subwords",
 }
 
 FLAGS = {"hidden_size": "hidden", "num_layers": "layers"}
