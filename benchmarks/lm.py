@@ -1,0 +1,215 @@
+"""Language-model benchmarks: quality curve, sampling speed, training throughput.
+
+    # 1. quality: train the documented recipe (10 minutes), then summarise its curve
+    rnnkit train lm --config recipes/shakespeare.toml --out runs/shakespeare
+    python benchmarks/lm.py quality --run runs/shakespeare
+
+    # 2. batch-1 sampling speed of that model against a plain torch.nn.LSTM step loop
+    python benchmarks/lm.py sampling --run runs/shakespeare
+
+    # 3. training throughput of the recipe, fp32 against bf16, side by side
+    python benchmarks/lm.py throughput --config recipes/shakespeare.toml
+
+Each writes ``benchmarks/results/lm_<part>.json``. Candidates compared in one run alternate
+within every repeat, and the medians of the repeats are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _machine() -> dict:
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "processor": platform.processor(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def _write(name: str, result: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"lm_{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def quality(args: argparse.Namespace) -> None:
+    """Summarise a finished run: the validation curve against wall-clock time."""
+    run = Path(args.run)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    config = json.loads((run / "config.json").read_text())
+    best = min(history, key=lambda r: r["val_loss"])
+    _write(
+        "quality",
+        {
+            "run": str(run),
+            "machine": _machine(),
+            "config": config,
+            "best_val_loss": best["val_loss"],
+            "best_step": best["step"],
+            "best_elapsed_s": best["elapsed_s"],
+            "final_elapsed_s": history[-1]["elapsed_s"],
+            "curve": [
+                {k: r[k] for k in ("step", "elapsed_s", "train_loss", "val_loss", "items_per_s")}
+                for r in history
+            ],
+        },
+    )
+
+
+def _torch_baseline(model):
+    """The same weights in torch.nn.Embedding / torch.nn.LSTM / torch.nn.Linear."""
+    config = model.config
+    kinds = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+    rnn = kinds[config.cell](
+        model.rnn.input_size, config.hidden_size, config.num_layers, batch_first=True
+    )
+    rnn.load_state_dict(model.rnn.state_dict())
+    return rnn.eval()
+
+
+@torch.inference_mode()
+def _plain_loop(model, rnn, prime_ids, length, generator) -> None:
+    """The seed's way: feed one character at a time through torch.nn.LSTM and sample."""
+    logits = None
+    state = None
+    for token in prime_ids:
+        out, state = rnn(model.embed(token.view(1, 1)), state)
+        logits = model.head(out[:, -1])
+    for _ in range(length):
+        token = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)  # (1, 1)
+        out, state = rnn(model.embed(token), state)
+        logits = model.head(out[:, -1])
+
+
+def sampling(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from rnnkit.cli.lm import load
+    from rnnkit.tasks.lm import generate
+
+    torch.set_num_threads(args.threads)
+    model, vocab, _ = load(args.run)
+    if model.attention is not None:
+        raise SystemExit("the torch.nn baseline has no attention; benchmark a run without it")
+    rnn = _torch_baseline(model)
+    prime = vocab.encode(args.prime)
+    times: dict[str, list[float]] = {"rnnkit": [], "torch.nn loop": []}
+    for repeat in range(args.repeats + 1):  # the first round warms up
+        for name in times:
+            started = time.perf_counter()
+            if name == "rnnkit":
+                for _ in generate(
+                    model, vocab, args.prime, args.length, temperature=1.0, seed=repeat
+                ):
+                    pass
+            else:
+                _plain_loop(model, rnn, prime, args.length, torch.Generator().manual_seed(repeat))
+            if repeat:
+                times[name].append(time.perf_counter() - started)
+    rates = {name: args.length / statistics.median(t) for name, t in times.items()}
+    _write(
+        "sampling",
+        {
+            "run": args.run,
+            "machine": _machine(),
+            "length": args.length,
+            "repeats": args.repeats,
+            "chars_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "speedup": round(rates["rnnkit"] / rates["torch.nn loop"], 2),
+            "seconds": times,
+        },
+    )
+
+
+def throughput(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    from rnnkit.models.lm import CharLM, LMConfig
+
+    torch.set_num_threads(args.threads)
+    recipe = tomllib.loads(Path(args.config).read_text())
+    model = CharLM(
+        LMConfig(
+            vocab_size=65,
+            cell=recipe.get("cell", "lstm"),
+            hidden_size=recipe["hidden"],
+            num_layers=recipe["layers"],
+            dropout=recipe.get("dropout", 0.0),
+            embedding_dim=recipe.get("embedding-dim", 0),
+        )
+    )
+    batch, steps = recipe["batch-size"], recipe["seq-len"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 65, (batch, steps), generator=generator)
+    y = torch.randint(0, 65, (batch, steps), generator=generator)
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for repeat in range(args.repeats + 1):
+        for precision in times:
+            started = time.perf_counter()
+            for _ in range(args.steps):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    logits, _ = model(x)
+                    loss = F.cross_entropy(logits.reshape(-1, 65).float(), y.reshape(-1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            if repeat:
+                times[precision].append(time.perf_counter() - started)
+    rates = {p: args.steps * batch * steps / statistics.median(t) for p, t in times.items()}
+    _write(
+        "throughput",
+        {
+            "config": args.config,
+            "machine": _machine(),
+            "batch": batch,
+            "seq_len": steps,
+            "steps_per_repeat": args.steps,
+            "repeats": args.repeats,
+            "chars_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "bf16_over_fp32": round(rates["bf16"] / rates["fp32"], 2),
+            "seconds": times,
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parts = parser.add_subparsers(dest="part", required=True)
+    q = parts.add_parser("quality")
+    q.add_argument("--run", default="runs/shakespeare")
+    s = parts.add_parser("sampling")
+    s.add_argument("--run", default="runs/shakespeare")
+    s.add_argument("--length", type=int, default=2000)
+    s.add_argument("--prime", default="ROMEO:")
+    s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--threads", type=int, default=1)
+    t = parts.add_parser("throughput")
+    t.add_argument("--config", default="recipes/shakespeare.toml")
+    t.add_argument("--steps", type=int, default=5)
+    t.add_argument("--repeats", type=int, default=5)
+    t.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    {"quality": quality, "sampling": sampling, "throughput": throughput}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()
