@@ -1,0 +1,371 @@
+"""The forecasting task: its data, batches, loss, and its metrics against three baselines.
+
+What the trainer (:mod:`rnnkit.train.trainer`) needs from a task is here and nothing else. The
+loss is the mean squared error on the scaled data; the validation loss is the same on the
+validation windows (or on the training windows when ``--split`` holds none out).
+
+Metrics, for the model and the baselines side by side, on the same windows:
+
+- ``mse``, ``mae``: on the scaled data (the protocol of Informer and its successors);
+- ``mse_original``, ``mae_original``: in the series' own units.
+
+Baselines: ``naive`` repeats the last observed value; ``seasonal_naive`` repeats the last observed
+season (``y_{t+h} = y_{t+h-m*ceil(h/m)}``, period m from the data's frequency: 24 for hourly);
+``train_mean`` predicts the mean of the training rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.data.series import (
+    FILLS,
+    SCALERS,
+    Scaler,
+    Series,
+    Split,
+    Windows,
+    build_scaler,
+    fraction_split,
+    informer_split,
+    load_series,
+    parse_fractions,
+    select,
+)
+from rnnkit.errors import InputError
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+
+FEATURES = ("S", "M", "MS")
+EVAL_BATCH = 512
+
+
+@dataclass
+class ForecastData:
+    """Which series, which columns, how it is split, scaled and cut; stored in config.json."""
+
+    data: str = "synthetic:sine"
+    time_column: str = "auto"
+    target: str = ""  # empty: the last numeric column
+    features: str = "S"
+    lookback: int = 96
+    horizon: int = 24
+    split: str = "auto"
+    scaler: str = "standard"
+    fill: str = "none"
+    season: int = 0  # 0: from the data's frequency
+    batch_size: int = 32
+
+    def check(self) -> None:
+        if self.features not in FEATURES:
+            raise InputError(f"--features must be S, M or MS, got {self.features!r}")
+        if self.scaler not in SCALERS:
+            raise InputError(f"--scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
+        if self.fill not in FILLS:
+            raise InputError(f"--fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
+        for name in ("lookback", "horizon", "batch_size"):
+            if getattr(self, name) <= 0:
+                flag = name.replace("_", "-")
+                raise InputError(f"--{flag} must be positive, got {getattr(self, name)}")
+        if self.season < 0:
+            raise InputError(f"--season must be >= 0 (0: from the frequency), got {self.season}")
+        if self.split not in ("auto", "informer"):
+            parse_fractions(self.split)
+
+
+def is_ett(spec: str) -> str | None:
+    """'h' or 'm' when ``spec`` names an ETT file (``ett:ETTh1`` or a path to ETTm1.csv)."""
+    import re
+
+    name = spec.partition(":")[2] if spec.startswith("ett:") else Path(spec).name
+    match = re.fullmatch(r"ETT([hm])\d(\.csv)?", name)
+    return match.group(1) if match else None
+
+
+@dataclass
+class Prepared:
+    """A series made ready for a model: chosen columns, split, fitted scaler, windows."""
+
+    series: Series  # the columns used, in original units
+    scaled: Tensor  # (N, C) float32, every row scaled by the training rows' scaler
+    scaler: Scaler
+    split: Split
+    inputs: list[int]  # columns of ``series`` fed to the model
+    targets: list[int]  # columns of ``series`` forecast
+    season: int | None
+    train_mean: Tensor  # (Cout,) the targets' mean over the training rows, scaled
+    train: Windows | None  # None when a run's model is scored on a new file
+    valid: Windows | None
+    test: Windows
+
+    @property
+    def target_names(self) -> list[str]:
+        return [self.series.columns[i] for i in self.targets]
+
+    @property
+    def target_scaler(self) -> Scaler:
+        return select(self.scaler, self.targets)
+
+    def windows(self, part: str) -> Windows:
+        return {"train": self.train, "valid": self.valid or self.train, "test": self.test}[part]
+
+
+def read_columns(data: ForecastData) -> Series:
+    """Read the columns that ``features`` needs: the target alone for S, every numeric column
+    for M and MS (the target, if given, must be among them)."""
+    columns = [data.target] if data.features == "S" and data.target else None
+    series = load_series(data.data, data.time_column, columns, data.fill)
+    target = data.target or series.columns[-1]
+    if data.features == "S" and not data.target:
+        index = series.column(target)
+        series.values, series.columns = series.values[:, index : index + 1], [target]
+    series.column(target)
+    return series
+
+
+def choose_columns(series: Series, data: ForecastData) -> tuple[list[int], list[int]]:
+    """(input columns, target columns) of ``series`` for features S, M or MS."""
+    target = series.column(data.target or series.columns[-1])
+    everything = list(range(len(series.columns)))
+    if data.features == "S":
+        return [target], [target]
+    if data.features == "M":
+        return everything, everything
+    return everything, [target]
+
+
+def choose_split(series: Series, data: ForecastData) -> Split:
+    """Informer's borders for ETT (``auto`` or ``informer``), else train/validation/test
+    fractions (70/10/20 for ``auto``)."""
+    kind = is_ett(data.data)
+    if data.split == "informer" or (data.split == "auto" and kind is not None):
+        if kind is None:
+            raise InputError(
+                f"--split informer has borders for the ETT files only, not {data.data}; give "
+                "fractions such as --split 0.7,0.1,0.2"
+            )
+        return informer_split(len(series), data.lookback, 4 if kind == "m" else 1, data.data)
+    fractions = (0.7, 0.1, 0.2) if data.split == "auto" else parse_fractions(data.split)
+    return fraction_split(len(series), data.lookback, fractions)
+
+
+def prepare(
+    series: Series,
+    data: ForecastData,
+    scaler: Scaler | None = None,
+    split: Split | None = None,
+    train_mean: np.ndarray | None = None,
+) -> Prepared:
+    """Split ``series``, fit the scaler on the training rows (unless one is given) and cut windows.
+
+    With ``split`` given (e.g. the whole of a new file as test data), it is used as it is; with no
+    training rows in it, ``train_mean`` (C,) in original units must be given (the run's).
+    """
+    data.check()
+    inputs, targets = choose_columns(series, data)
+    split = split or choose_split(series, data)
+    if scaler is None:
+        start, end = split.train
+        scaler = build_scaler(data.scaler).fit(series.values[start:end])
+    scaled = torch.as_tensor(scaler.transform(series.values), dtype=torch.float32)  # (N, C)
+    L, H = data.lookback, data.horizon
+
+    def cut(rows, what):
+        return Windows(scaled, rows, L, H, inputs, targets, f"{what} of {data.data}")
+
+    season = data.season or (series.frequency.season() if series.frequency else None)
+    start, end = split.train
+    if train_mean is None:
+        train_mean = series.values[start:end].mean(axis=0)  # (C,)
+    scaled_mean = torch.as_tensor(
+        scaler.transform(np.asarray(train_mean)[None]), dtype=torch.float32
+    )
+    return Prepared(
+        series,
+        scaled,
+        scaler,
+        split,
+        inputs,
+        targets,
+        season,
+        scaled_mean[0, targets],
+        cut(split.train, "training part") if end > start else None,
+        cut(split.valid, "validation part") if split.valid else None,
+        cut(split.test, "test part"),
+    )
+
+
+def build_model(prepared: Prepared, model_options: dict, horizon: int) -> Forecaster:
+    """A forecaster sized for ``prepared``'s columns; ``model_options`` are the shape fields."""
+    target_inputs = [prepared.inputs.index(t) for t in prepared.targets]
+    config = ForecasterConfig(
+        input_size=len(prepared.inputs),
+        output_size=len(prepared.targets),
+        horizon=horizon,
+        target_inputs=target_inputs,
+        **model_options,
+    )
+    return Forecaster(config)
+
+
+class ForecastTask:
+    """Windows shuffled each epoch; the loss is MSE on the scaled targets."""
+
+    def __init__(self, model: Forecaster, prepared: Prepared, batch_size: int, seed: int = 0):
+        self.model = model
+        self.prepared = prepared
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_epoch = math.ceil(len(prepared.train) / batch_size)
+        self._order: tuple[int, Tensor] | None = None
+
+    def _epoch_order(self, epoch: int) -> Tensor:
+        if self._order is None or self._order[0] != epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._order = (epoch, torch.randperm(len(self.prepared.train), generator=generator))
+        return self._order[1]
+
+    def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor]:
+        chosen = self._epoch_order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.prepared.train[chosen]  # (B, L, Cin), (B, H, Cout)
+
+    def training_loss(self, batch, carry):
+        x, y = batch
+        prediction = self.model(x)  # (B, H, Cout)
+        return F.mse_loss(prediction.float(), y), None, y.shape[0]
+
+    def evaluate(self) -> dict[str, float]:
+        windows = self.prepared.windows("valid")
+        prediction = predict(self.model, windows)
+        _, y = windows[:]
+        return {
+            "loss": float(F.mse_loss(prediction, y)),
+            "mae": float((prediction - y).abs().mean()),
+        }
+
+
+@torch.no_grad()
+def predict(model: Forecaster, windows: Windows, batch_size: int = EVAL_BATCH) -> Tensor:
+    """The model's forecasts for every window, (N, H, Cout), in the scaled units."""
+    was_training = model.training
+    model.eval()
+    parts = []
+    for start in range(0, len(windows), batch_size):
+        x, _ = windows[start : start + batch_size]
+        parts.append(model(x).float())
+    model.train(was_training)
+    return torch.cat(parts)
+
+
+def baseline_forecasts(prepared: Prepared, windows: Windows) -> dict[str, Tensor | None]:
+    """Naive, seasonal-naive and training-mean forecasts (N, H, Cout) in the scaled units.
+
+    They read the rows before each window's first target, whatever part those rows belong to, as
+    the model's input does; ``seasonal_naive`` is None when there is no period or a window has
+    fewer than one period of rows before it.
+    """
+    data, targets = prepared.scaled[:, prepared.targets], windows.horizon
+    now = windows.starts + windows.lookback  # (N,) row of each window's first target
+    steps = torch.arange(targets)  # (H,)
+    naive = data[now - 1].unsqueeze(1).expand(-1, targets, -1)  # (N, H, Cout)
+    mean = prepared.train_mean.expand_as(naive)  # (N, H, Cout)
+    forecasts = {"naive": naive, "seasonal_naive": None, "train_mean": mean}
+    period = prepared.season
+    if period:
+        back = period * (steps // period + 1)  # (H,) how far back the same phase was observed
+        rows = now.unsqueeze(1) + steps - back  # (N, H)
+        if int(rows.min()) >= 0:
+            forecasts["seasonal_naive"] = data[rows]  # (N, H, Cout)
+    return forecasts
+
+
+def scores(prediction: Tensor, truth: Tensor, target_scaler: Scaler) -> dict[str, float]:
+    """MSE and MAE in the scaled units and in the original ones."""
+    error = prediction.double() - truth.double()
+    original = target_scaler.inverse_transform(
+        prediction.double()
+    ) - target_scaler.inverse_transform(truth.double())
+    return {
+        "mse": float(error.pow(2).mean()),
+        "mae": float(error.abs().mean()),
+        "mse_original": float(original.pow(2).mean()),
+        "mae_original": float(original.abs().mean()),
+    }
+
+
+def evaluate_windows(model: Forecaster, prepared: Prepared, part: str = "test") -> dict:
+    """Scores of the model and of each baseline on every window of ``part``."""
+    windows = prepared.windows(part)
+    _, truth = windows[:]  # (N, H, Cout)
+    target_scaler = prepared.target_scaler
+    results = {"model": scores(predict(model, windows), truth, target_scaler)}
+    for name, forecast in baseline_forecasts(prepared, windows).items():
+        results[name] = None if forecast is None else scores(forecast, truth, target_scaler)
+    first, last = windows.target_rows
+    return {
+        "part": part,
+        "windows": len(windows),
+        "rows": [int(windows.starts[0]), last],
+        "target_rows": [first, last],
+        "season": prepared.season,
+        "metrics": results,
+    }
+
+
+def plot_forecasts(
+    model: Forecaster, prepared: Prepared, path: Path, part: str = "test", count: int = 4
+) -> Path | None:
+    """``count`` windows spread over ``part``: input, actual and forecast of the first target, in
+    the original units (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    windows = prepared.windows(part)
+    chosen = torch.linspace(0, len(windows) - 1, min(count, len(windows))).round().long()
+    x, y = windows[chosen]
+    prediction = predict(model, windows, EVAL_BATCH)[chosen]
+    inverse = prepared.target_scaler.inverse_transform
+    target = prepared.targets[0]
+    history = prepared.series.values[:, target]
+    figure, axes = plt.subplots(len(chosen), 1, figsize=(10, 2.6 * len(chosen)), squeeze=False)
+    L, H = windows.lookback, windows.horizon
+    for axis, k, start in zip(axes[:, 0], range(len(chosen)), windows.starts[chosen]):
+        start = int(start)
+        past = np.arange(start, start + L)
+        future = np.arange(start + L, start + L + H)
+        axis.plot(past, history[start : start + L], color="0.4", label="input")
+        axis.plot(future, inverse(y[k].double())[:, 0].numpy(), color="black", label="actual")
+        axis.plot(
+            future, inverse(prediction[k].double())[:, 0].numpy(), color="tab:red", label="forecast"
+        )
+        axis.set_ylabel(prepared.series.columns[target])
+        axis.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper left")
+    axes[-1, 0].set_xlabel("row")
+    figure.suptitle(f"{prepared.series.source}: {part} windows, horizon {H}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def forecast_next(
+    model: Forecaster, scaler: Scaler, recent: np.ndarray, inputs: list[int], targets: list[int]
+) -> np.ndarray:
+    """The next H values (H, Cout), in original units, after ``recent`` (L, C): the last L rows
+    of the series in original units, scaled here with the run's scaler."""
+    scaled = torch.as_tensor(scaler.transform(recent), dtype=torch.float32)  # (L, C)
+    model.eval()
+    with torch.no_grad():
+        y = model(scaled[:, inputs].unsqueeze(0))[0].double()  # (H, Cout)
+    return select(scaler, targets).inverse_transform(y).numpy()
