@@ -24,6 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
+from torch import Tensor
+
 from rnnkit.errors import InputError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -167,3 +170,65 @@ class Vocab:
         except (ValueError, TypeError) as error:
             raise InputError(f"{path}: not a valid vocabulary ({error})") from None
         return vocab, tokenizer
+
+
+def read_word_vectors(path: str | Path, vocab: Vocab) -> tuple[Tensor, Tensor]:
+    """Vectors for ``vocab`` from a GloVe-format text file (``word x_1 ... x_E`` per line; a
+    word2vec ``count dim`` first line is skipped).
+
+    Returns ``vectors`` (V, E) (zeros where missing) and ``found`` (V,) bool. A word missing as
+    written is looked up lowercased. Raises InputError naming the file and line of a malformed
+    line, or if no word of the vocabulary is in the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: word-vector file not found")
+    wanted: dict[str, list[int]] = {}
+    for i, token in enumerate(vocab.tokens[2:], start=2):
+        wanted.setdefault(token, []).append(i)
+    vectors: Tensor | None = None
+    found = torch.zeros(len(vocab), dtype=torch.bool)
+    exact = torch.zeros(len(vocab), dtype=torch.bool)
+    dim = None
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                fields = line.rstrip("\n").rstrip(" ").split(" ")
+                if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+                    continue  # word2vec text header: "count dim"
+                if dim is None:
+                    dim = len(fields) - 1
+                    if dim < 1:
+                        raise InputError(f"{path}:{number}: expected a word and numbers")
+                    vectors = torch.zeros(len(vocab), dim)
+                if len(fields) < dim + 1:
+                    raise InputError(
+                        f"{path}:{number}: expected a word and {dim} numbers, found "
+                        f"{len(fields) - 1} fields"
+                    )
+                word = " ".join(fields[:-dim])  # a few GloVe words contain spaces
+                rows = wanted.get(word)
+                is_exact = rows is not None
+                if rows is None:
+                    rows = wanted.get(word.lower())
+                if rows is None:
+                    continue
+                try:
+                    values = torch.tensor([float(x) for x in fields[-dim:]])
+                except ValueError:
+                    raise InputError(
+                        f"{path}:{number}: expected {dim} numbers after the word {word!r}"
+                    ) from None
+                for row in rows:
+                    if exact[row] or (found[row] and not is_exact):
+                        continue  # the exact spelling wins over a lowercased match
+                    vectors[row] = values
+                    found[row] = True
+                    exact[row] = is_exact
+        except UnicodeDecodeError as error:
+            raise InputError(f"{path}: not UTF-8 text ({error})") from None
+    if vectors is None:
+        raise InputError(f"{path}: the word-vector file is empty")
+    if not bool(found.any()):
+        raise InputError(f"{path}: none of the {len(vocab) - 2} vocabulary words has a vector")
+    return vectors, found

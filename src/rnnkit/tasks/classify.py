@@ -1,0 +1,361 @@
+"""The text-classification task: its data, batches, loss, metrics and predictions.
+
+Data comes from a named dataset (``sst2``: its own train/dev/test files; ``sms_spam``: one file,
+split 80/10/10 by class with a fixed seed) or from TSV/CSV files. The parts that are not given
+(validation, test) are carved from the training file by a stratified split whose line numbers are
+stored with the run (``split.json``), so evaluation later scores exactly the held-out rows.
+
+Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
+padded with ``<pad>`` = 0 and carry each text's length; the model's variable-length layers and
+masked pooling make the padding invisible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.data.labeled import (
+    LabeledTexts,
+    classes_of,
+    encode_labels,
+    file_sha256,
+    read_labeled,
+    stratified_split,
+)
+from rnnkit.data.tokenize import Tokenizer, Vocab
+from rnnkit.errors import InputError
+from rnnkit.models.classifier import TextClassifier
+
+EVAL_BATCH = 256  # texts per forward pass when predicting
+
+# Registered datasets: which file is which part, and readable names for their labels.
+NAMED = {
+    "sst2": {
+        "files": {"train": "train.tsv", "valid": "dev.tsv", "test": "test.tsv"},
+        "label_names": {"0": "negative", "1": "positive"},
+    },
+    "sms_spam": {"files": {"train": None}, "label_names": {}},
+}
+
+
+@dataclass
+class ClassifyData:
+    """Where the labelled texts come from and how they become batches; stored in config.json."""
+
+    data: str = "sst2"
+    valid: str | None = None
+    test: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    header: str = "auto"
+    delimiter: str = "auto"
+    tokenizer: str = "word"
+    lowercase: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = None
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    batch_size: int = 32
+    embeddings: str | None = None
+
+    def check(self) -> None:
+        """Raise InputError for impossible options."""
+        Tokenizer(self.tokenizer, self.lowercase)
+        if self.batch_size <= 0:
+            raise InputError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.min_freq < 1:
+            raise InputError(f"--min-freq must be >= 1, got {self.min_freq}")
+        for name in ("valid_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise InputError(f"--{name.replace('_', '-')} must be in (0, 0.5), got {value}")
+        if self.data in NAMED and (self.valid or self.test):
+            raise InputError(
+                f"--data {self.data} is a named dataset with its own split; --valid and --test "
+                "go with a training file (--data PATH)"
+            )
+
+
+@dataclass
+class Prepared:
+    """Everything the task and the commands need: texts, tokenizer, vocabulary, classes, ids."""
+
+    train: LabeledTexts
+    valid: LabeledTexts
+    test: LabeledTexts
+    tokenizer: Tokenizer
+    vocab: Vocab
+    classes: list[str]
+    split: dict | None = None  # the stored split, when one was made
+    label_names: dict[str, str] = field(default_factory=dict)
+
+    def encode(self, part: LabeledTexts) -> tuple[list[list[int]], list[int]]:
+        """Token ids of each text and class ids of each label (unknown labels raise)."""
+        return encode_texts(part, self.tokenizer, self.vocab), encode_labels(part, self.classes)
+
+
+def _read(path: str | Path, data: ClassifyData) -> LabeledTexts:
+    return read_labeled(path, data.text_column, data.label_column, data.header, data.delimiter)
+
+
+def dataset_files(data: ClassifyData) -> dict[str, Path | None]:
+    """The files of train/valid/test (None: carved from the training file by a split)."""
+    if data.data in NAMED:
+        from rnnkit.data import registry
+
+        files = NAMED[data.data]["files"]
+        return {
+            part: registry.locate(data.data, files[part]) if part in files else None
+            for part in ("train", "valid", "test")
+        }
+    return {
+        "train": Path(data.data),
+        "valid": Path(data.valid) if data.valid else None,
+        "test": Path(data.test) if data.test else None,
+    }
+
+
+def load_parts(
+    data: ClassifyData, stored_split: dict | None = None
+) -> tuple[dict[str, LabeledTexts], dict | None]:
+    """Read train/valid/test; split off the missing parts (or re-apply a stored split)."""
+    files = dataset_files(data)
+    parts = {name: _read(path, data) for name, path in files.items() if path is not None}
+    missing = [name for name in ("valid", "test") if files[name] is None]
+    if not missing:
+        return parts, None
+    train = parts["train"]
+    if stored_split is not None:
+        split = stored_split
+        if split.get("sha256") != file_sha256(files["train"]):
+            raise InputError(
+                f"{files['train']}: the file changed since the run was trained (its sha256 "
+                "differs from the one in split.json), so the stored split no longer applies; "
+                "evaluate with --data FILE instead"
+            )
+        row_of_line = {line: row for row, line in enumerate(train.lines)}
+        for name in ("train", *missing):
+            try:
+                parts[name] = train.subset([row_of_line[line] for line in split[name]])
+            except KeyError as error:
+                raise InputError(
+                    f"{files['train']}: line {error.args[0]} of the stored split is not a row"
+                ) from None
+        return parts, split
+    fractions = {"valid": data.valid_fraction, "test": data.test_fraction}
+    indices = stratified_split(train.labels, [fractions[m] for m in missing], data.split_seed)
+    split = {
+        "source": str(files["train"]),
+        "sha256": file_sha256(files["train"]),
+        "seed": data.split_seed,
+        "fractions": {m: fractions[m] for m in missing},
+        "train": [train.lines[i] for i in indices[0]],
+    }
+    for name, rows in zip(missing, indices[1:]):
+        split[name] = [train.lines[i] for i in rows]
+        parts[name] = train.subset(rows)
+    parts["train"] = train.subset(indices[0])
+    return parts, split
+
+
+def prepare(
+    data: ClassifyData,
+    stored_split: dict | None = None,
+    vocab: Vocab | None = None,
+    classes: list[str] | None = None,
+) -> Prepared:
+    """Read the data and build (or reuse) the tokenizer, vocabulary and class list."""
+    data.check()
+    parts, split = load_parts(data, stored_split)
+    tokenizer = Tokenizer(data.tokenizer, data.lowercase)
+    classes = classes if classes is not None else classes_of(parts["train"])
+    if vocab is None:
+        tokens = (tokenizer(text) for text in parts["train"].texts)
+        vocab = Vocab.build(tokens, data.min_freq, data.max_vocab)
+    label_names = NAMED[data.data]["label_names"] if data.data in NAMED else {}
+    return Prepared(
+        parts["train"],
+        parts["valid"],
+        parts["test"],
+        tokenizer,
+        vocab,
+        classes,
+        split,
+        dict(label_names),
+    )
+
+
+def encode_texts(part: LabeledTexts, tokenizer: Tokenizer, vocab: Vocab) -> list[list[int]]:
+    """Token ids of every text; a text with no tokens raises InputError at its line."""
+    encoded = []
+    for row, text in enumerate(part.texts):
+        ids = vocab.encode(tokenizer(text))
+        if not ids:
+            raise InputError(f"{part.where(row)}: empty text (no tokens)")
+        encoded.append(ids)
+    return encoded
+
+
+def pad_batch(sequences: list[list[int]]) -> tuple[Tensor, Tensor]:
+    """Ids (B, T) padded with 0 to the longest sequence, and the lengths (B,)."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    ids = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)  # (B, T)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return ids, lengths
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class ClassificationTask:
+    """Cross-entropy on random padded batches; validation loss, accuracy and macro-F1."""
+
+    def __init__(
+        self,
+        model: TextClassifier,
+        train: tuple[list[list[int]], list[int]],
+        valid: tuple[list[list[int]], list[int]],
+        batch_size: int = 32,
+        seed: int = 0,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        self.model = model
+        self.train_ids, self.train_labels = train
+        self.valid_ids, self.valid_labels = valid
+        self.batch_size = batch_size
+        self.seed = seed
+        self.label_smoothing = label_smoothing
+        self.steps_per_epoch = math.ceil(len(self.train_ids) / batch_size)
+
+    @classmethod
+    def from_prepared(
+        cls, model: TextClassifier, prepared: Prepared, batch_size: int = 32, seed: int = 0
+    ) -> ClassificationTask:
+        return cls(
+            model,
+            prepared.encode(prepared.train),
+            prepared.encode(prepared.valid),
+            batch_size,
+            seed,
+        )
+
+    def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor, Tensor]:
+        order = torch.randperm(len(self.train_ids), generator=_epoch_generator(self.seed, epoch))
+        rows = order[index * self.batch_size : (index + 1) * self.batch_size].tolist()
+        ids, lengths = pad_batch([self.train_ids[r] for r in rows])  # (B, T), (B,)
+        labels = torch.tensor([self.train_labels[r] for r in rows], dtype=torch.long)  # (B,)
+        return ids, lengths, labels
+
+    def training_loss(self, batch, carry) -> tuple[Tensor, None, int]:
+        ids, lengths, labels = batch
+        logits = self.model(ids, lengths)  # (B, C)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        return loss, None, len(labels)
+
+    def evaluate(self) -> dict[str, float]:
+        probabilities, _ = predict(self.model, self.valid_ids)
+        metrics = scores(probabilities, self.valid_labels)
+        return {k: metrics[k] for k in ("loss", "accuracy", "macro_f1")}
+
+
+@torch.no_grad()
+def predict(
+    model: TextClassifier,
+    sequences: list[list[int]],
+    batch_size: int = EVAL_BATCH,
+    attention: bool = False,
+) -> tuple[Tensor, list[list[float]] | None]:
+    """Class probabilities (N, C) and, with ``attention``, each text's attention weights.
+
+    Texts are batched in order of length (less padding, same results) and returned in input order.
+    """
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    probabilities = torch.empty(len(sequences), model.config.num_classes)
+    weights: list[list[float]] = [[] for _ in sequences]
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ids, lengths = pad_batch([sequences[r] for r in rows])
+        if attention:
+            pooled, attended = model.encode(ids, lengths)
+            logits = model.head(pooled)
+        else:
+            logits, attended = model(ids, lengths), None
+        probabilities[rows] = torch.softmax(logits.float(), dim=-1)  # (B, C)
+        if attended is not None:
+            for k, r in enumerate(rows):
+                weights[r] = attended[k, : int(lengths[k])].tolist()
+    model.train(was_training)
+    return probabilities, (weights if attention else None)
+
+
+def scores(
+    probabilities: Tensor, labels: list[int], classes: list[str] | None = None
+) -> dict[str, object]:
+    """Loss (mean cross-entropy, nats), accuracy, macro-F1, per-class precision/recall/F1 and the
+    confusion matrix (rows: true class, columns: predicted class)."""
+    num_classes = probabilities.shape[1]
+    classes = classes or [str(k) for k in range(num_classes)]
+    truth = torch.tensor(labels, dtype=torch.long)
+    predicted = probabilities.argmax(dim=1)
+    picked = probabilities[torch.arange(len(labels)), truth].clamp_min(1e-12)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    confusion.index_put_((truth, predicted), torch.ones_like(truth), accumulate=True)
+    per_class = {}
+    for k, name in enumerate(classes):
+        true_positive = int(confusion[k, k])
+        predicted_k, actual_k = int(confusion[:, k].sum()), int(confusion[k].sum())
+        precision = true_positive / predicted_k if predicted_k else 0.0
+        recall = true_positive / actual_k if actual_k else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual_k}
+    return {
+        "loss": float(-picked.log().mean()),
+        "accuracy": float((predicted == truth).float().mean()),
+        "macro_f1": sum(c["f1"] for c in per_class.values()) / num_classes,
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def plot_confusion(
+    confusion: list[list[int]], names: list[str], path: Path, title: str = ""
+) -> Path | None:
+    """Draw the confusion matrix (needs matplotlib; returns None without it)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    matrix = torch.tensor(confusion, dtype=torch.float)
+    size = max(3.5, 0.6 * len(names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix.numpy(), cmap="Blues")
+    threshold = float(matrix.max()) / 2
+    for i in range(len(names)):
+        for j in range(len(names)):
+            value = int(matrix[i, j])
+            colour = "white" if value > threshold else "black"
+            axis.text(j, i, str(value), ha="center", va="center", color=colour)
+    axis.set_xticks(range(len(names)), names, rotation=45 if len(names) > 4 else 0)
+    axis.set_yticks(range(len(names)), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
