@@ -83,6 +83,25 @@ HELP = {
     "length_penalty": "beam search length normalisation alpha: scores / ((5 + len) / 6) ** alpha",
     "max_length_ratio": "longest translation, in target subwords per source subword",
     "max_length_offset": "plus this many subwords",
+    # classification (rnnkit.tasks.classify.ClassifyData, rnnkit.models.classifier)
+    "valid": "validation file (same format as --data); default: a stratified share of --data",
+    "test": "test file for rnnkit evaluate; default: a stratified share of --data",
+    "text_column": "the text column: 0-based index or header name; guessed when not given",
+    "label_column": "the label column: 0-based index or header name; guessed when not given",
+    "header": "whether the first row is a header: auto, yes or no",
+    "delimiter": "field separator: auto (by extension), tab, comma, semicolon, pipe or a character",
+    "tokenizer": "word (lowercased words and punctuation; SST's -lrb-/-rrb- undone) or char",
+    "lowercase": "lowercase the text before tokenizing",
+    "min_freq": "words seen fewer times in training become <unk>",
+    "max_vocab": "keep at most this many of the most frequent words",
+    "test_fraction": "share of each class held out for testing when --test is not given",
+    "split_seed": "seed of the stratified split (kept fixed across training seeds)",
+    "embeddings": "a GloVe-format text file of word vectors to start the embedding from",
+    "pooling": "how the states become one vector: last (h_n of each direction), mean, max, "
+    "or attention (a learned query attends over the states)",
+    "embedding_dropout": "dropout on the word embeddings",
+    "word_dropout": "probability of replacing a word by <unk> while training",
+    "freeze_embeddings": "keep the embedding fixed (with --embeddings)",
 }
 
 FLAGS = {"hidden_size": "hidden", "num_layers": "layers"}
