@@ -83,6 +83,24 @@ HELP = {
     "length_penalty": "beam search length normalisation alpha: scores / ((5 + len) / 6) ** alpha",
     "max_length_ratio": "longest translation, in target subwords per source subword",
     "max_length_offset": "plus this many subwords",
+    # forecasting (rnnkit.tasks.forecast.ForecastData, rnnkit.models.forecaster.ForecasterConfig)
+    "time_column": "the timestamp column: a name, auto (the first column when it is called "
+    "date, time, month, ...) or none",
+    "target": "the column to forecast (empty: the last numeric column)",
+    "features": "S: the target alone; M: all numeric columns in and out; MS: all columns in, "
+    "the target out",
+    "lookback": "past steps the model reads (L)",
+    "horizon": "future steps it forecasts (H)",
+    "split": "auto (Informer's borders for ETT, else 0.7,0.1,0.2), informer, or fractions "
+    "train,validation,test in time order",
+    "scaler": "standard, minmax or none; fitted on the training rows only",
+    "fill": "missing values and timestamp gaps: none (an error), interpolate or ffill",
+    "season": "seasonal period in steps for the seasonal-naive baseline (0: from the frequency, "
+    "24 for hourly data)",
+    "decoder": "direct (one linear map to all H steps) or autoregressive (a recurrent decoder fed "
+    "its own predictions)",
+    "window_norm": "last: forecast the change from each window's last value; mean: from its "
+    "mean; none: the raw window",
     # classification (rnnkit.tasks.classify.ClassifyData, rnnkit.models.classifier)
     "valid": "validation file (same format as --data); default: a stratified share of --data",
     "test": "test file for rnnkit evaluate; default: a stratified share of --data",
