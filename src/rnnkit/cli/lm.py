@@ -12,7 +12,7 @@ from rnnkit.cli import options
 from rnnkit.errors import InputError
 from rnnkit.models.lm import LMConfig
 from rnnkit.tasks.lm import LMData
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.train.trainer import TrainConfig, describe_stop
 
 TASK = "lm"
 DEFAULT_TRAIN = {"time_budget": 600.0, "eval_every": 500, "schedule": "cosine", "warmup_steps": 100}
@@ -100,12 +100,7 @@ def train(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         print(f"rnnkit: {error}", file=sys.stderr)
         return 1
-    print(
-        f"rnnkit: {summary['stop_reason']} after {summary['steps']} steps "
-        f"({summary['elapsed_s']:.0f}s); best validation loss {summary['best_val_loss']:.4f} "
-        f"nats/char at step {summary['best_step']}",
-        file=sys.stderr,
-    )
+    print(describe_stop(summary, out, "nats/char"), file=sys.stderr)
     return 0
 
 

@@ -390,6 +390,22 @@ class Trainer:
         return plot_losses(self.progress.history, self.run_dir / "loss.png")
 
 
+def describe_stop(summary: dict[str, Any], run_dir: str | Path, unit: str = "") -> str:
+    """One line for the user: why training stopped, the best result, how to resume."""
+    line = (
+        f"rnnkit: {summary['stop_reason']} after {summary['steps']} steps "
+        f"({summary['elapsed_s']:.0f}s)"
+    )
+    if summary["best_step"] >= 0:
+        line += (
+            f"; best validation loss {summary['best_val_loss']:.4f} {unit} at step "
+            f"{summary['best_step']}"
+        ).replace("  ", " ")
+    if summary["stop_reason"] == "interrupted":
+        line += f"; state saved, continue with --resume --out {run_dir}"
+    return line
+
+
 def clip_grad_norm(parameters, max_norm: float) -> float:
     """``nn.utils.clip_grad_norm_`` that also handles sparse gradients (a sparse embedding's)."""
     params = [p for p in parameters if p.grad is not None]
