@@ -1,0 +1,292 @@
+"""Text-classification benchmarks: the SST-2 and SMS-spam targets, and the seed's comparisons.
+
+    # the targets: recipes/sst2.toml (3 seeds) and recipes/sms_spam.toml, each trained and evaluated
+    python benchmarks/classify.py targets --seeds 0 1 2
+
+    # side by side on SST-2, same budget and seeds: uni- vs bidirectional, RNN vs LSTM vs GRU,
+    # last-state vs attention pooling
+    python benchmarks/classify.py compare --seeds 0 1 2
+
+    # rewrite benchmarks/results/classify.md from benchmarks/results/classify.json
+    python benchmarks/classify.py report
+
+Every run goes through the command line (``rnnkit train classify`` then ``rnnkit evaluate``) with
+one torch thread, into ``runs/bench-classify/NAME-sSEED``; a run whose ``eval.json`` exists is not
+trained again, so an interrupted benchmark continues where it stopped. Training time is the
+trainer's wall-clock (evaluations included); inference speed is sentences per second classifying
+the whole test set in batches of 256 (after one warm-up pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+RUNS = ROOT / "runs" / "bench-classify"
+
+TARGETS = {
+    "sst2": {"recipe": "recipes/sst2.toml", "accuracy": 0.827, "minutes": 10},
+    "sms_spam": {"recipe": "recipes/sms_spam.toml", "accuracy": 0.985, "spam_f1": 0.94},
+}
+
+# One factor changes at a time against the bidirectional LSTM with last-state pooling.
+COMPARE = {
+    "lstm-uni-last": ["--cell", "lstm", "--no-bidirectional", "--pooling", "last"],
+    "lstm-bi-last": ["--cell", "lstm", "--bidirectional", "--pooling", "last"],
+    "gru-bi-last": ["--cell", "gru", "--bidirectional", "--pooling", "last"],
+    "rnn-bi-last": ["--cell", "rnn", "--bidirectional", "--pooling", "last"],
+    "lstm-bi-attention": ["--cell", "lstm", "--bidirectional", "--pooling", "attention"],
+}
+COMPARE_LABELS = {
+    "lstm-uni-last": "LSTM, unidirectional, last state",
+    "lstm-bi-last": "LSTM, bidirectional, last state",
+    "gru-bi-last": "GRU, bidirectional, last state",
+    "rnn-bi-last": "RNN (tanh), bidirectional, last state",
+    "lstm-bi-attention": "LSTM, bidirectional, attention pooling",
+}
+
+
+def machine() -> dict:
+    return {
+        "torch": torch.__version__,
+        "threads": 1,
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "note": "1 torch thread on a 2-core machine shared with other training jobs",
+    }
+
+
+def load_results() -> dict:
+    path = RESULTS / "classify.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_results(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "classify.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def inference_speed(run: Path, repeats: int = 2) -> float:
+    """Sentences per second classifying the run's test set (batches of 256, one thread)."""
+    from rnnkit.cli.classify import load
+    from rnnkit.tasks.classify import ClassifyData, encode_texts, predict, prepare
+    from rnnkit.train.checkpoint import read_json
+
+    model, vocab, tokenizer, config = load(run)
+    data = ClassifyData(**config["data"])
+    split = read_json(run / "split.json") if config.get("split") else None
+    test = prepare(data, split, vocab, config["classes"]).test
+    ids = encode_texts(test, tokenizer, vocab)
+    predict(model, ids)  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        predict(model, ids)
+    return repeats * len(ids) / (time.perf_counter() - started)
+
+
+def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
+    """Train one run through the CLI (unless already done), evaluate it and collect its numbers."""
+    from rnnkit.cli import main
+
+    run = RUNS / f"{name}-s{seed}"
+    command = ["train", "classify", *arguments, "--seed", str(seed), "--out", str(run)]
+    command += ["--threads", "1", "--no-progress", "--no-tensorboard"]
+    if not (run / "eval.json").is_file():
+        if (run / "config.json").is_file():  # an interrupted run: start it again from scratch
+            import shutil
+
+            shutil.rmtree(run)
+        print(f"== rnnkit {' '.join(command)}", file=sys.stderr, flush=True)
+        if main(command) != 0 or main(["evaluate", str(run)]) != 0:
+            raise SystemExit(f"run {run} failed")
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    best = min(history, key=lambda r: r["val_loss"])
+    result = json.loads((run / "eval.json").read_text())
+    model = json.loads((run / "config.json").read_text())["model"]
+    from rnnkit.cli.classify import load
+
+    parameters = sum(p.numel() for p in load(run)[0].parameters())
+    record = {
+        "seed": seed,
+        "run": str(run.relative_to(ROOT)),
+        "command": "rnnkit " + " ".join(command),
+        "test_accuracy": result["accuracy"],
+        "test_macro_f1": result["macro_f1"],
+        "test_per_class_f1": {k: v["f1"] for k, v in result["per_class"].items()},
+        "dev_accuracy_at_best": best["val_accuracy"],
+        "best_step": best["step"],
+        "steps": history[-1]["step"],
+        "train_seconds": history[-1]["elapsed_s"],
+        "parameters": parameters,
+        "inference_sentences_per_s": round(inference_speed(run), 1),
+        "model": model,
+    }
+    print(json.dumps({k: v for k, v in record.items() if k != "model"}), file=sys.stderr)
+    return record
+
+
+def targets(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    results = load_results()
+    results["machine"] = machine()
+    for name in args.datasets:
+        recipe = TARGETS[name]["recipe"]
+        runs = []
+        for seed in args.seeds:
+            runs.append(train_and_evaluate(name, seed, ["--config", str(ROOT / recipe)]))
+            results.setdefault("targets", {})[name] = {"recipe": recipe, "runs": runs}
+            save_results(results)
+    report()
+
+
+def compare(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    results = load_results()
+    results["machine"] = machine()
+    budget = ["--config", str(ROOT / "recipes/sst2.toml"), "--epochs", str(args.epochs)]
+    budget += [*args.extra]
+    section = results.setdefault("compare", {})
+    section["budget"] = " ".join(budget[2:]).replace(str(ROOT) + "/", "")
+    for name in args.configs:
+        runs = []
+        for seed in args.seeds:
+            runs.append(train_and_evaluate(name, seed, [*budget, *COMPARE[name]]))
+            section.setdefault("configs", {})[name] = runs
+            save_results(results)
+    report()
+
+
+def _mean_spread(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    mean = statistics.mean(values) * scale
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+
+
+def _row(label: str, runs: list[dict]) -> str:
+    accuracy = _mean_spread([r["test_accuracy"] for r in runs])
+    dev = _mean_spread([r["dev_accuracy_at_best"] for r in runs])
+    seconds = statistics.mean(r["train_seconds"] for r in runs)
+    speed = statistics.mean(r["inference_sentences_per_s"] for r in runs)
+    return (
+        f"| {label} | {accuracy} | {dev} | {seconds:.0f} | {runs[0]['parameters']:,} | "
+        f"{speed:,.0f} | {len(runs)} |"
+    )
+
+
+HEADER = (
+    "| model | test accuracy % (mean ± sd) | dev accuracy % | train s / seed | parameters | "
+    "inference sentences/s | seeds |\n|---|---|---|---|---|---|---|"
+)
+
+
+def report(args: argparse.Namespace | None = None) -> None:
+    """Write benchmarks/results/classify.md from classify.json."""
+    results = load_results()
+    lines = ["## Text classification (SST-2, SMS spam)", ""]
+    lines.append(
+        f"Measured {time.strftime('%Y-%m-%d')}, torch {results.get('machine', {}).get('torch')}, "
+        "CPU, 1 torch thread on a 2-core machine shared with other training jobs (wall-clock "
+        "times are therefore noisy and pessimistic). Test accuracy is that of the checkpoint "
+        "with the lowest dev cross-entropy. Regenerate with the commands below; "
+        "`python benchmarks/classify.py report` rewrites this section from `classify.json`."
+    )
+    lines.append("")
+    target_runs = results.get("targets", {})
+    if target_runs:
+        lines += ["### Targets", "", "```", "python benchmarks/classify.py targets --seeds 0 1 2"]
+        lines += ["```", ""]
+        for section in target_runs.values():
+            runs = section["runs"]
+            lines.append(
+                f"`{runs[0]['command'].replace(str(ROOT) + '/', '')}` (seeds "
+                f"{', '.join(str(r['seed']) for r in runs)})"
+            )
+            lines.append("")
+        lines += [HEADER]
+        for name, section in target_runs.items():
+            lines.append(_row(f"{name} ({section['recipe']})", section["runs"]))
+        lines.append("")
+        lines += _verdicts(target_runs)
+    compared = results.get("compare", {})
+    if compared.get("configs"):
+        lines += ["### Comparisons on SST-2 (same budget and seeds)", "", "```"]
+        seeds = sorted({r["seed"] for runs in compared["configs"].values() for r in runs})
+        lines.append(
+            f"python benchmarks/classify.py compare --seeds {' '.join(map(str, seeds))} "
+            f"--epochs {_budget_epochs(compared['budget'])}"
+        )
+        lines += ["```", "", f"Shared options: `{compared['budget']}`.", "", HEADER]
+        for name, runs in compared["configs"].items():
+            lines.append(_row(COMPARE_LABELS.get(name, name), runs))
+        lines.append("")
+        if compared.get("notes"):
+            lines += [compared["notes"], ""]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "classify.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _budget_epochs(budget: str) -> str:
+    words = budget.split()
+    return words[words.index("--epochs") + 1] if "--epochs" in words else "?"
+
+
+def _verdicts(target_runs: dict) -> list[str]:
+    lines = []
+    if "sst2" in target_runs:
+        runs = target_runs["sst2"]["runs"]
+        accuracy = statistics.mean(r["test_accuracy"] for r in runs)
+        minutes = max(r["train_seconds"] for r in runs) / 60
+        goal = TARGETS["sst2"]["accuracy"]
+        met = "met" if accuracy >= goal else f"not met: {100 * (goal - accuracy):.2f} points short"
+        lines.append(
+            f"- SST-2: mean test accuracy {100 * accuracy:.2f}% over {len(runs)} seeds against "
+            f"the {100 * goal:.1f}% target ({met}); longest training {minutes:.1f} min "
+            f"(target < {TARGETS['sst2']['minutes']} min per seed)."
+        )
+    if "sms_spam" in target_runs:
+        runs = target_runs["sms_spam"]["runs"]
+        accuracy = statistics.mean(r["test_accuracy"] for r in runs)
+        spam_f1 = statistics.mean(r["test_per_class_f1"]["spam"] for r in runs)
+        ok = (
+            accuracy >= TARGETS["sms_spam"]["accuracy"]
+            and spam_f1 >= TARGETS["sms_spam"]["spam_f1"]
+        )
+        lines.append(
+            f"- SMS spam (stratified 80/10/10 split, split seed 0, stored in each run's "
+            f"split.json): test accuracy {100 * accuracy:.2f}% and spam F1 {spam_f1:.3f} (mean of "
+            f"{len(runs)} seed(s)) against >= 98.5% and >= 0.94: {'met' if ok else 'not met'}."
+        )
+    return [*lines, ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_targets = commands.add_parser("targets", help="train the recipes and evaluate them")
+    run_targets.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run_targets.add_argument("--datasets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    run_targets.set_defaults(handler=targets)
+    run_compare = commands.add_parser("compare", help="the seed's comparisons on SST-2")
+    run_compare.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    run_compare.add_argument("--epochs", type=float, default=3.0, help="the budget of every run")
+    run_compare.add_argument("--configs", nargs="+", default=list(COMPARE), choices=list(COMPARE))
+    run_compare.add_argument("extra", nargs="*", help="more options for every run (after --)")
+    run_compare.set_defaults(handler=compare)
+    commands.add_parser("report", help="rewrite classify.md").set_defaults(handler=report)
+    args = parser.parse_args()
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()
