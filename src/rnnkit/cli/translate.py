@@ -131,6 +131,8 @@ def train(args: argparse.Namespace) -> int:
             )
         data = options.build(TranslateData, args)
         data.check()
+        if data.uses_files:  # record where the pairs really come from
+            data.data = "files"
         fixed = dict.fromkeys(VOCAB_FIELDS, 1)
         model_config = asdict(options.build(Seq2SeqConfig, args, **fixed))
         Seq2SeqConfig(**model_config).check()
