@@ -1,0 +1,31 @@
+"""Smoke test of benchmarks/forecast.py: the sine experiment end to end and the report it writes."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "forecast.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark_forecast", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sine_experiment_is_recorded_with_its_commands(tmp_path, monkeypatch):
+    bench = _load_benchmark()
+    monkeypatch.chdir(bench.ROOT)  # the recipes are named relative to the repository
+    spec = bench.experiments((24,))["sine"]
+    record = bench.run_experiment("sine", spec, tmp_path / "runs", log=lambda line: None)
+    assert record["windows"] == 50 and record["lookback"] == 20
+    assert record["commands"][0].startswith("rnnkit train forecast --config recipes/sine.toml")
+    assert record["metrics"]["model"]["mse_original"] < record["metrics"]["naive"]["mse_original"]
+    out = tmp_path / "forecast.json"
+    bench.write_report({"sine": record}, out, log=lambda line: None)
+    assert json.loads(out.read_text())["results"]["sine"]["windows"] == 50
+    markdown = out.with_suffix(".md").read_text()
+    assert "### The seed's noisy sine wave" in markdown and "| naive (last value) |" in markdown
