@@ -197,3 +197,14 @@ def test_forecast_input_at_another_frequency_is_refused(hourly, tmp_path, capsys
     assert "steps by 1 day(s), but the run was trained on data stepping by 1:00:00" in error_line(
         capsys
     )
+
+
+def test_resume_continues_a_run_from_its_last_state(hourly, tmp_path):
+    run = tmp_path / "run"
+    options = ["--lookback", "24", "--horizon", "3"]
+    assert train(hourly, run, *options) == 0  # 12 steps, evaluated at 6 and 12
+    resumed = ["train", "forecast", "--out", str(run), "--resume", *TINY]
+    resumed[resumed.index("--max-steps") + 1] = "18"
+    assert main(resumed) == 0
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [6, 12, 18]
