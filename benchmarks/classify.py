@@ -118,7 +118,7 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
     record = {
         "seed": seed,
         "run": str(run.relative_to(ROOT)),
-        "command": "rnnkit " + " ".join(command),
+        "command": ("rnnkit " + " ".join(command)).replace(str(ROOT) + "/", ""),
         "test_accuracy": result["accuracy"],
         "test_macro_f1": result["macro_f1"],
         "test_per_class_f1": {k: v["f1"] for k, v in result["per_class"].items()},
@@ -208,8 +208,7 @@ def report(args: argparse.Namespace | None = None) -> None:
         for section in target_runs.values():
             runs = section["runs"]
             lines.append(
-                f"`{runs[0]['command'].replace(str(ROOT) + '/', '')}` (seeds "
-                f"{', '.join(str(r['seed']) for r in runs)})"
+                f"`{runs[0]['command']}` (seeds {', '.join(str(r['seed']) for r in runs)})"
             )
             lines.append("")
         lines += [HEADER]

@@ -226,14 +226,12 @@ class ClassificationTask:
         valid: tuple[list[list[int]], list[int]],
         batch_size: int = 32,
         seed: int = 0,
-        label_smoothing: float = 0.0,
     ) -> None:
         self.model = model
         self.train_ids, self.train_labels = train
         self.valid_ids, self.valid_labels = valid
         self.batch_size = batch_size
         self.seed = seed
-        self.label_smoothing = label_smoothing
         self.steps_per_epoch = math.ceil(len(self.train_ids) / batch_size)
 
     @classmethod
@@ -258,7 +256,7 @@ class ClassificationTask:
     def training_loss(self, batch, carry) -> tuple[Tensor, None, int]:
         ids, lengths, labels = batch
         logits = self.model(ids, lengths)  # (B, C)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(logits.float(), labels)
         return loss, None, len(labels)
 
     def evaluate(self) -> dict[str, float]:
