@@ -65,6 +65,11 @@ def machine() -> dict:
     }
 
 
+def _relative(text: str | Path) -> str:
+    """Paths inside the repository written relative to its root."""
+    return str(text).replace(str(ROOT) + "/", "")
+
+
 def load_results() -> dict:
     path = RESULTS / "classify.json"
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -117,8 +122,8 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
     parameters = sum(p.numel() for p in load(run)[0].parameters())
     record = {
         "seed": seed,
-        "run": str(run.relative_to(ROOT)),
-        "command": ("rnnkit " + " ".join(command)).replace(str(ROOT) + "/", ""),
+        "run": _relative(run),
+        "command": _relative("rnnkit " + " ".join(command)),
         "test_accuracy": result["accuracy"],
         "test_macro_f1": result["macro_f1"],
         "test_per_class_f1": {k: v["f1"] for k, v in result["per_class"].items()},
@@ -155,7 +160,7 @@ def compare(args: argparse.Namespace) -> None:
     budget = ["--config", str(ROOT / "recipes/sst2.toml"), "--epochs", str(args.epochs)]
     budget += [*args.extra]
     section = results.setdefault("compare", {})
-    section["budget"] = " ".join(budget[2:]).replace(str(ROOT) + "/", "")
+    section["budget"] = _relative(" ".join(budget[2:]))
     for name in args.configs:
         runs = []
         for seed in args.seeds:

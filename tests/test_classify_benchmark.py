@@ -1,0 +1,40 @@
+"""Smoke test of benchmarks/classify.py on tiny data: a run's record and the report; no timing
+asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "classify.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark_classify", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_comparison_run_is_recorded_and_reported(tmp_path, monkeypatch):
+    bench = _load_benchmark()
+    monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"{i % 2}\t{'good' if i % 2 else 'bad'} film {i}\n" for i in range(40)))
+    tiny = ["--data", str(data), "--hidden", "4", "--embedding-dim", "4", "--epochs", "1"]
+    record = bench.train_and_evaluate("tiny", 0, [*tiny, "--eval-every", "1"])
+    assert 0.0 <= record["test_accuracy"] <= 1.0
+    assert record["parameters"] > 0 and record["inference_sentences_per_s"] > 0
+    assert record["command"].startswith("rnnkit train classify --data")
+    again = bench.train_and_evaluate("tiny", 0, tiny)  # eval.json exists: not trained again
+    assert again["train_seconds"] == record["train_seconds"]
+
+    bench.save_results({"compare": {"budget": "--epochs 1", "configs": {"tiny": [record]}}})
+    bench.report()
+    table = (tmp_path / "results" / "classify.md").read_text()
+    assert "| tiny |" in table and "--epochs 1" in table
+    assert json.loads((tmp_path / "results" / "classify.json").read_text())["compare"]
