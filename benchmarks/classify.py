@@ -221,6 +221,8 @@ def report(args: argparse.Namespace | None = None) -> None:
             lines.append(_row(f"{name} ({section['recipe']})", section["runs"]))
         lines.append("")
         lines += _verdicts(target_runs)
+        if results.get("notes", {}).get("targets"):
+            lines += [results["notes"]["targets"], ""]
     compared = results.get("compare", {})
     if compared.get("configs"):
         lines += ["### Comparisons on SST-2 (same budget and seeds)", "", "```"]
@@ -233,8 +235,8 @@ def report(args: argparse.Namespace | None = None) -> None:
         for name, runs in compared["configs"].items():
             lines.append(_row(COMPARE_LABELS.get(name, name), runs))
         lines.append("")
-        if compared.get("notes"):
-            lines += [compared["notes"], ""]
+        if results.get("notes", {}).get("compare"):
+            lines += [results["notes"]["compare"], ""]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "classify.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

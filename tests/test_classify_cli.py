@@ -200,3 +200,14 @@ def test_word_vectors_set_the_embedding_size(tmp_path, capsys):
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["model"]["embedding_dim"] == 3
     assert "vectors for 2 of" in capsys.readouterr().err
+
+
+def test_resume_continues_a_run(tmp_path):
+    data = write_tsv(tmp_path / "d.tsv", rows(60))
+    out = tmp_path / "r"
+    base = ["train", "classify", "--data", data, "--out", str(out), *TINY[:6]]
+    base += ["--eval-every", "3", "--no-progress", "--threads", "1"]
+    assert main([*base, "--max-steps", "3"]) == 0
+    assert main([*base, "--max-steps", "6", "--resume"]) == 0
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [3, 6]

@@ -137,3 +137,17 @@ def test_stratified_split_keeps_class_proportions_and_is_repeatable():
 def test_sms_spam_reads_all_5574_messages():
     data = read_labeled(Path(os.environ["RNNKIT_DATA"], "sms_spam/SMSSpamCollection"))
     assert Counter(data.labels) == {"ham": 4827, "spam": 747}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RNNKIT_DATA")
+    or not Path(os.environ["RNNKIT_DATA"], "sst2/test.tsv").is_file(),
+    reason="needs $RNNKIT_DATA/sst2",
+)
+def test_sst2_has_the_published_sentence_split():
+    sizes = {}
+    for part in ("train", "dev", "test"):
+        data = read_labeled(Path(os.environ["RNNKIT_DATA"], "sst2", f"{part}.tsv"))
+        assert sort_classes(data.labels) == ["0", "1"]
+        sizes[part] = len(data)
+    assert sizes == {"train": 6920, "dev": 872, "test": 1821}
