@@ -17,6 +17,7 @@ season (``y_{t+h} = y_{t+h-m*ceil(h/m)}``, period m from the data's frequency: 2
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,6 @@ class ForecastData:
 
 def is_ett(spec: str) -> str | None:
     """'h' or 'm' when ``spec`` names an ETT file (``ett:ETTh1`` or a path to ETTm1.csv)."""
-    import re
-
     name = spec.partition(":")[2] if spec.startswith("ett:") else Path(spec).name
     match = re.fullmatch(r"ETT([hm])\d(\.csv)?", name)
     return match.group(1) if match else None
