@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from rnnkit.cli import options
+from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData
@@ -42,9 +42,7 @@ def add_train_parser(tasks) -> None:
         description="Train an RNN, LSTM or GRU to forecast the next --horizon values of a series "
         "from the last --lookback ones.",
     )
-    parser.add_argument("--config", help="a TOML file with any of these options; flags override it")
-    parser.add_argument("--out", help="the run directory to create (default runs/forecast)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    common.add_run_arguments(parser, TASK)
     options.add_dataclass_options(parser, ForecastData, title="data")
     options.add_dataclass_options(parser, ForecasterConfig, skip=DATA_SIZED, title="model")
     options.add_dataclass_options(parser, TrainConfig, title="training")
@@ -92,7 +90,6 @@ def train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.forecast import ForecastTask, build_model, prepare, read_columns
     from rnnkit.train.checkpoint import write_json
     from rnnkit.train.run import create_run, load_run
-    from rnnkit.train.trainer import Trainer, TrainingDiverged
 
     out = Path(args.out or "runs/forecast")
     train_config = options.build(TrainConfig, args)
@@ -135,19 +132,7 @@ def train(args: argparse.Namespace) -> int:
         f"{task.steps_per_epoch} steps per epoch",
         file=sys.stderr,
     )
-    trainer = Trainer(task, train_config, out)
-    try:
-        summary = trainer.fit(resume=args.resume)
-    except TrainingDiverged as error:
-        print(f"rnnkit: {error}", file=sys.stderr)
-        return 1
-    print(
-        f"rnnkit: {summary['stop_reason']} after {summary['steps']} steps "
-        f"({summary['elapsed_s']:.0f}s); best validation MSE {summary['best_val_loss']:.4f} "
-        f"(scaled) at step {summary['best_step']}; next: rnnkit evaluate {out}",
-        file=sys.stderr,
-    )
-    return 0
+    return common.fit(task, train_config, out, args.resume, "MSE (scaled)")
 
 
 def _sized() -> dict:

@@ -8,11 +8,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rnnkit.cli import options
+from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.lm import LMConfig
 from rnnkit.tasks.lm import LMData
-from rnnkit.train.trainer import TrainConfig, describe_stop
+from rnnkit.train.trainer import TrainConfig
 
 TASK = "lm"
 DEFAULT_TRAIN = {"time_budget": 600.0, "eval_every": 500, "schedule": "cosine", "warmup_steps": 100}
@@ -60,7 +60,6 @@ def add_commands(commands) -> None:
 def train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.lm import LanguageModelTask
     from rnnkit.train.run import create_run, load_run
-    from rnnkit.train.trainer import Trainer, TrainingDiverged
 
     out = Path(args.out or "runs/lm")
     train_config = options.build(TrainConfig, args)
@@ -94,14 +93,7 @@ def train(args: argparse.Namespace) -> int:
         f"{task.steps_per_epoch} steps per epoch",
         file=sys.stderr,
     )
-    trainer = Trainer(task, train_config, out)
-    try:
-        summary = trainer.fit(resume=args.resume)
-    except TrainingDiverged as error:
-        print(f"rnnkit: {error}", file=sys.stderr)
-        return 1
-    print(describe_stop(summary, out, "nats/char"), file=sys.stderr)
-    return 0
+    return common.fit(task, train_config, out, args.resume, "nats/char")
 
 
 def _read_corpus(data: str) -> str:
