@@ -102,8 +102,8 @@ HELP = {
     "window_norm": "last: forecast the change from each window's last value; mean: from its "
     "mean; none: the raw window",
     # classification (rnnkit.tasks.classify.ClassifyData, rnnkit.models.classifier)
-    "valid": "validation file (same format as --data); default: a stratified share of --data",
-    "test": "test file for rnnkit evaluate; default: a stratified share of --data",
+    "valid": "validation file (same format as --data); none: a stratified share of --data",
+    "test": "test file for rnnkit evaluate; none: a stratified share of --data",
     "text_column": "the text column: 0-based index or header name; guessed when not given",
     "label_column": "the label column: 0-based index or header name; guessed when not given",
     "header": "whether the first row is a header: auto, yes or no",
