@@ -11,8 +11,9 @@ for all three):
 
 Throughput is tokens per second, tokens = batch * sequence length. The machine these numbers come
 from is shared and noisy, so after a warm-up the candidates alternate round-robin inside every
-repeat (the first candidate rotates from repeat to repeat) and each candidate's median over the
-repeats is reported: slow phases of the machine then hit every candidate alike.
+repeat (cycling through all six orders, so none always follows the same neighbour) and each
+candidate's median over the repeats is reported: slow phases of the machine then hit every
+candidate alike.
 
 Usage::
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -49,6 +51,7 @@ TARGETS = {
     ("LSTM", "reference"): 0.7,
     ("GRU", "reference"): 0.7,
 }
+ORDERS = list(itertools.permutations(CANDIDATES))  # 6 orders
 DEFAULT_OUT = Path(__file__).parent / "results" / "layers.json"
 
 
@@ -60,12 +63,12 @@ class BenchConfig:
     seq_len: int = 180
     input_size: int = 65
     hidden_size: int = 256
-    repeats: int = 15
+    repeats: int = 12  # two cycles through the 6 orders
     warmup: int = 2  # untimed steps per candidate before the first repeat
     seed: int = 0
 
 
-QUICK = BenchConfig(batch=32, seq_len=50, hidden_size=128, repeats=9)
+QUICK = BenchConfig(batch=32, seq_len=50, hidden_size=128, repeats=6)
 
 
 def _build(cell: str, config: BenchConfig) -> dict[str, nn.Module]:
@@ -102,8 +105,9 @@ def measure_cell(
             _training_step(module, x)
     times: dict[str, list[float]] = {name: [] for name in CANDIDATES}
     for repeat in range(config.repeats):
-        # rotate who goes first so no candidate always runs right after the same neighbour
-        order = CANDIDATES[repeat % len(CANDIDATES) :] + CANDIDATES[: repeat % len(CANDIDATES)]
+        # cycle through every order: a step can leave the allocator or the caches in a state that
+        # helps or hurts the next one, so no candidate may always follow the same neighbour
+        order = ORDERS[repeat % len(ORDERS)]
         for name in order:
             times[name].append(_training_step(modules[name], x))
         shown = ", ".join(f"{name} {times[name][-1]:.3f}s" for name in CANDIDATES)
@@ -199,7 +203,7 @@ def format_table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, help="timed repeats per candidate (default 15)")
+    parser.add_argument("--repeats", type=int, help="timed repeats per candidate (default 12)")
     parser.add_argument("--warmup", type=int, help="untimed steps per candidate (default 2)")
     parser.add_argument("--quick", action="store_true", help="batch 32, seq 50, hidden 128")
     parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS))
