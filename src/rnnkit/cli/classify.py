@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rnnkit.cli import options
+from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData
@@ -39,9 +39,7 @@ def add_train_parser(tasks) -> None:
         help="text classifier (sentiment, spam, any labels)",
         description="Train a (bidirectional) RNN, LSTM or GRU text classifier on labelled texts.",
     )
-    parser.add_argument("--config", help="a TOML file with any of these options; flags override it")
-    parser.add_argument("--out", help="the run directory to create (default runs/classify)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    common.add_run_arguments(parser, TASK)
     options.add_dataclass_options(parser, ClassifyData, title="data")
     options.add_dataclass_options(
         parser, ClassifierConfig, skip=("vocab_size", "num_classes"), title="model"
@@ -93,7 +91,6 @@ def train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.classify import ClassificationTask, prepare
     from rnnkit.train.checkpoint import read_json, write_json
     from rnnkit.train.run import create_run, load_run
-    from rnnkit.train.trainer import Trainer, TrainingDiverged
 
     out = Path(args.out or "runs/classify")
     train_config = options.build(TrainConfig, args)
@@ -152,22 +149,7 @@ def train(args: argparse.Namespace) -> int:
         f"{task.steps_per_epoch} steps per epoch",
         file=sys.stderr,
     )
-    trainer = Trainer(task, train_config, out)
-    try:
-        summary = trainer.fit(resume=args.resume)
-    except TrainingDiverged as error:
-        print(f"rnnkit: {error}", file=sys.stderr)
-        return 1
-    best = next(
-        (r for r in trainer.progress.history if r["step"] == summary["best_step"]), summary["last"]
-    )
-    print(
-        f"rnnkit: {summary['stop_reason']} after {summary['steps']} steps "
-        f"({summary['elapsed_s']:.0f}s); best validation loss {summary['best_val_loss']:.4f} "
-        f"(accuracy {best.get('val_accuracy', float('nan')):.4f}) at step {summary['best_step']}",
-        file=sys.stderr,
-    )
-    return 0
+    return common.fit(task, train_config, out, args.resume, "nats")
 
 
 # --- loading a run ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rnnkit.cli import options
+from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.translate import DecodeConfig, TranslateData
@@ -48,9 +48,7 @@ def add_train_parser(tasks) -> None:
         description="Train an RNN encoder-decoder with attention on parallel sentences "
         "(Multi30k, or any line-aligned files).",
     )
-    parser.add_argument("--config", help="a TOML file with any of these options; flags override it")
-    parser.add_argument("--out", help="the run directory to create (default runs/translate)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    common.add_run_arguments(parser, TASK)
     options.add_dataclass_options(parser, TranslateData, title="data")
     options.add_dataclass_options(parser, Seq2SeqConfig, skip=VOCAB_FIELDS, title="model")
     options.add_dataclass_options(
@@ -109,7 +107,6 @@ def train(args: argparse.Namespace) -> int:
         describe_model,
     )
     from rnnkit.train.run import create_run, load_run
-    from rnnkit.train.trainer import Trainer, TrainingDiverged
 
     out = Path(args.out or "runs/translate")
     train_config = options.build(TrainConfig, args)
@@ -166,26 +163,7 @@ def train(args: argparse.Namespace) -> int:
         f"{task.steps_per_epoch} steps per epoch{left_out}",
         file=sys.stderr,
     )
-    trainer = Trainer(task, train_config, out)
-    try:
-        summary = trainer.fit(resume=args.resume)
-    except TrainingDiverged as error:
-        print(f"rnnkit: {error}", file=sys.stderr)
-        return 1
-    best = summary["best_val_loss"]
-    print(
-        f"rnnkit: {summary['stop_reason']} after {summary['steps']} steps "
-        f"({summary['elapsed_s']:.0f}s); best validation loss {best:.4f} nats/token "
-        f"(perplexity {_exp(best):.2f}) at step {summary['best_step']}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _exp(loss: float) -> float:
-    import math
-
-    return math.exp(min(loss, 700.0))
+    return common.fit(task, train_config, out, args.resume, "nats/token")
 
 
 def load(run: str | Path):

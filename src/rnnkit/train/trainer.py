@@ -337,7 +337,9 @@ class Trainer:
     # --- reporting ------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         last = self.progress.history[-1] if self.progress.history else {}
+        best = next((r for r in self.progress.history if r["step"] == self.progress.best_step), {})
         return {
+            "best": best,
             "stop_reason": self.stop_reason,
             "steps": self.progress.step,
             "elapsed_s": round(self.progress.elapsed, 1),
@@ -397,10 +399,14 @@ def describe_stop(summary: dict[str, Any], run_dir: str | Path, unit: str = "") 
         f"({summary['elapsed_s']:.0f}s)"
     )
     if summary["best_step"] >= 0:
-        line += (
-            f"; best validation loss {summary['best_val_loss']:.4f} {unit} at step "
-            f"{summary['best_step']}"
-        ).replace("  ", " ")
+        extra = ", ".join(
+            f"{k[4:].replace('_', ' ')} {v:.4g}"
+            for k, v in summary["best"].items()
+            if k.startswith("val_") and k != "val_loss" and isinstance(v, float)
+        )
+        line += f"; best validation loss {summary['best_val_loss']:.4f} {unit}".rstrip()
+        line += f" ({extra})" if extra else ""
+        line += f" at step {summary['best_step']}"
     if summary["stop_reason"] == "interrupted":
         line += f"; state saved, continue with --resume --out {run_dir}"
     return line
