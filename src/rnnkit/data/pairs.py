@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnkit.data.text import read_text
 from rnnkit.errors import InputError
 
 POOL_BATCHES = 50  # sort by length within pools of this many batches, then shuffle the batches
@@ -38,21 +39,7 @@ def split_lines(text: str, what: str) -> list[str]:
 def read_lines(path: str | Path) -> list[str]:
     """Sentences of a UTF-8 file, one per line; InputError for a missing, non-UTF-8 or empty
     file, or an empty line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a text file with one sentence a line")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(
-            f"{path}: line {line}: not UTF-8 (invalid byte 0x{raw[error.start]:02x}); "
-            "convert the file to UTF-8"
-        ) from None
-    return split_lines(text.replace("\r\n", "\n"), str(path))
+    return split_lines(read_text(path).replace("\r\n", "\n"), str(path))
 
 
 def read_pairs(source: str | Path, target: str | Path) -> tuple[list[str], list[str]]:
