@@ -24,7 +24,9 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
+# a fresh 3-minute run each time (runs/demo is replaced)
 demo: setup
+	rm -rf runs/demo
 	$(BIN)/rnnkit train lm --config recipes/demo.toml --out runs/demo
 	$(BIN)/rnnkit sample runs/demo --prime "ROMEO:" --length 500 --seed 0
 

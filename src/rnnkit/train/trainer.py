@@ -351,17 +351,25 @@ class Trainer:
     def _progress_bar(self):
         if not self.config.progress:
             return None
+        import sys
+
         from tqdm import tqdm
 
+        interval = 1.0 if sys.stderr.isatty() else 30.0  # a log file gets a line every 30 s
         if self.total_steps is not None:
             return tqdm(
-                total=self.total_steps, initial=self.progress.step, unit="step", dynamic_ncols=True
+                total=self.total_steps,
+                initial=self.progress.step,
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=interval,
             )
         return tqdm(
             total=round(self.config.time_budget),
             initial=round(self.progress.elapsed),
             unit="s",
             dynamic_ncols=True,
+            mininterval=interval,
             bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt}s [{elapsed}<{remaining}{postfix}]",
         )
 
