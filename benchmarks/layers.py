@@ -138,15 +138,27 @@ def summarize(raw: dict[str, dict[str, list[float]]], config: BenchConfig) -> di
     return cells
 
 
+def _cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo (Linux), else platform's guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def machine_info() -> dict:
     """What the numbers depend on besides the code."""
     return {
         "torch_version": torch.__version__,
         "num_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "processor": platform.processor(),
     }
 
 
@@ -167,7 +179,8 @@ def run_benchmark(
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         **machine_info(),
         "config": asdict(config),
-        # other processes competing for the cores (1-minute load average) before and after
+        # competition for the cores: 1-minute load average before the first step and after the
+        # last; "after" includes the benchmark's own threads
         "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
         "tokens_per_step": config.batch * config.seq_len,
         "candidates": {
