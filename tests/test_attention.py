@@ -135,3 +135,14 @@ def test_build_by_name_and_unknown_kind():
     assert isinstance(attention.build("additive", 3, 5), attention.AdditiveAttention)
     with pytest.raises(ValueError, match="unknown attention 'luong'"):
         attention.build("luong", 3, 3)
+
+
+@pytest.mark.parametrize("kind", ["dot", "scaled-dot", "general", "additive"])
+def test_keys_projected_once_give_the_same_attention(kind):
+    q, k, v = _inputs()
+    attn = _all()[kind]
+    mask = torch.tensor([[True, True, True, False, False], [True] * 5])
+    expected = attn(q, k, v, mask=mask)
+    got = attn(q, k, v, mask=mask, projected_keys=attn.project_keys(k))
+    for a, b in zip(got, expected, strict=True):
+        assert torch.equal(a, b)

@@ -13,6 +13,10 @@ One interface for all four::
 
 Scores ``e`` (B, Tq, Tk) and weights ``a = softmax(e)`` over keys; ``context = a @ values``.
 The last weights are also kept in ``attn.last_weights`` (detached) for inspection.
+
+Each score is split in two: ``project_keys(keys)``, the part that depends on the keys alone, and
+``compare(query, projected)``. A decoder that attends to the same keys at every step projects them
+once and passes ``projected_keys=`` to each call.
 """
 
 from __future__ import annotations
@@ -45,8 +49,16 @@ class Attention(nn.Module):
         super().__init__()
         self.last_weights: Tensor | None = None
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """The keys' part of the score, (B, Tk, D'); the keys themselves unless overridden."""
+        return keys
+
+    def compare(self, query: Tensor, projected: Tensor) -> Tensor:
+        """Scores (B, Tq, Tk) from the query and the projected keys."""
         raise NotImplementedError
+
+    def score(self, query: Tensor, keys: Tensor) -> Tensor:
+        return self.compare(query, self.project_keys(keys))
 
     def forward(
         self,
@@ -55,6 +67,7 @@ class Attention(nn.Module):
         values: Tensor | None = None,
         mask: Tensor | None = None,
         causal: bool = False,
+        projected_keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         name = type(self).__name__
         if query.dim() != 3 or keys.dim() != 3 or query.shape[0] != keys.shape[0]:
@@ -69,7 +82,9 @@ class Attention(nn.Module):
                 f"got {tuple(values.shape)}"
             )
         batch, query_steps, key_steps = query.shape[0], query.shape[1], keys.shape[1]
-        scores = self.score(query, keys)  # (B, Tq, Tk)
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        scores = self.compare(query, projected_keys)  # (B, Tq, Tk)
         keep = self._keep(mask, causal, batch, query_steps, key_steps, query.device)
         if keep is not None:
             if not bool(keep.any(dim=-1).all()):
@@ -108,31 +123,28 @@ class Attention(nn.Module):
         return keep
 
 
-def _check_sizes(name: str, query: Tensor, keys: Tensor, query_size: int, key_size: int) -> None:
-    if query.shape[-1] != query_size or keys.shape[-1] != key_size:
-        raise ValueError(
-            f"{name}: expected query size {query_size} and key size {key_size}, "
-            f"got {query.shape[-1]} and {keys.shape[-1]}"
-        )
+def _check_size(name: str, what: str, tensor: Tensor, size: int) -> None:
+    if tensor.shape[-1] != size:
+        raise ValueError(f"{name}: expected {what} size {size}, got {tensor.shape[-1]}")
 
 
 class DotAttention(Attention):
     r"""Luong's dot score: :math:`e_{ij} = q_i^T k_j` (needs Dq == Dk)."""
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        if query.shape[-1] != keys.shape[-1]:
+    def compare(self, query: Tensor, projected: Tensor) -> Tensor:
+        if query.shape[-1] != projected.shape[-1]:
             raise ValueError(
                 f"{type(self).__name__}: query and key sizes must match, "
-                f"got {query.shape[-1]} and {keys.shape[-1]}"
+                f"got {query.shape[-1]} and {projected.shape[-1]}"
             )
-        return torch.bmm(query, keys.transpose(1, 2))  # (B, Tq, Tk)
+        return torch.bmm(query, projected.transpose(1, 2))  # (B, Tq, Tk)
 
 
 class ScaledDotProductAttention(DotAttention):
     r"""Vaswani et al.'s score: :math:`e_{ij} = q_i^T k_j / \sqrt{D_k}`."""
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return super().score(query, keys) / math.sqrt(keys.shape[-1])
+    def compare(self, query: Tensor, projected: Tensor) -> Tensor:
+        return super().compare(query, projected) / math.sqrt(projected.shape[-1])
 
 
 class GeneralAttention(Attention):
@@ -144,9 +156,12 @@ class GeneralAttention(Attention):
         self.weight = nn.Parameter(torch.empty(query_size, key_size))
         nn.init.xavier_uniform_(self.weight)
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        _check_sizes(type(self).__name__, query, keys, self.query_size, self.key_size)
-        projected = torch.matmul(keys, self.weight.t())  # (B, Tk, Dq) = (W k_j)^T
+    def project_keys(self, keys: Tensor) -> Tensor:
+        _check_size(type(self).__name__, "key", keys, self.key_size)
+        return torch.matmul(keys, self.weight.t())  # (B, Tk, Dq) = (W k_j)^T
+
+    def compare(self, query: Tensor, projected: Tensor) -> Tensor:
+        _check_size(type(self).__name__, "query", query, self.query_size)
         return torch.bmm(query, projected.transpose(1, 2))  # (B, Tq, Tk)
 
 
@@ -166,11 +181,14 @@ class AdditiveAttention(Attention):
         bound = 1.0 / math.sqrt(attention_size)
         nn.init.uniform_(self.v, -bound, bound)
 
-    def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        _check_sizes(type(self).__name__, query, keys, self.query_size, self.key_size)
+    def project_keys(self, keys: Tensor) -> Tensor:
+        _check_size(type(self).__name__, "key", keys, self.key_size)
+        return self.key_proj(keys)  # (B, Tk, A): U k_j + b
+
+    def compare(self, query: Tensor, projected: Tensor) -> Tensor:
+        _check_size(type(self).__name__, "query", query, self.query_size)
         q = self.query_proj(query).unsqueeze(2)  # (B, Tq, 1, A)
-        k = self.key_proj(keys).unsqueeze(1)  # (B, 1, Tk, A)
-        return torch.tanh(q + k) @ self.v  # (B, Tq, Tk)
+        return torch.tanh(q + projected.unsqueeze(1)) @ self.v  # (B, Tq, Tk)
 
 
 KINDS = {

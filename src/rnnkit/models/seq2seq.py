@@ -81,6 +81,7 @@ class Memory:
     states: Tensor  # (B, S, H): m_1..m_S, zero past each source's length
     mask: Tensor  # (B, S) bool: True at real source positions
     summary: Tensor  # (B, H): [h_fwd; h_bwd] of the last encoder layer
+    keys: Tensor | None = None  # (B, S, D'): the attention's projection of the states, done once
 
     def repeat(self, times: int) -> Memory:
         """Each row repeated ``times`` times in place (row b -> rows b*times .. b*times+times-1)."""
@@ -88,6 +89,7 @@ class Memory:
             self.states.repeat_interleave(times, dim=0),
             self.mask.repeat_interleave(times, dim=0),
             self.summary.repeat_interleave(times, dim=0),
+            None if self.keys is None else self.keys.repeat_interleave(times, dim=0),
         )
 
 
@@ -140,7 +142,9 @@ class Seq2Seq(nn.Module):
         h_n = final[0] if isinstance(final, tuple) else final
         summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, H): last layer, both directions
         mask = attention_lib.lengths_to_mask(source_lengths, source.shape[1])  # (B, S)
-        return Memory(self.dropout(states), mask, summary)
+        states = self.dropout(states)
+        keys = None if self.attention is None else self.attention.project_keys(states)
+        return Memory(states, mask, summary, keys)
 
     def initial_state(self, memory: Memory):
         """Decoder state before the first step: (rnn state, h~_0 = 0)."""
@@ -159,7 +163,9 @@ class Seq2Seq(nn.Module):
         if self.attention is None:
             context = memory.summary  # (B, H)
         else:
-            context, weights = self.attention(h.unsqueeze(1), memory.states, mask=memory.mask)
+            context, weights = self.attention(
+                h.unsqueeze(1), memory.states, mask=memory.mask, projected_keys=memory.keys
+            )
             context, weights = context.squeeze(1), weights.squeeze(1)  # (B, H), (B, S)
         attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # h~_t (B, H)
         return attentional, (rnn_state, attentional), weights
