@@ -157,8 +157,7 @@ def load(run: str | Path):
     """(model, vocab, tokenizer, config) of a classification run, with its best weights."""
     from rnnkit.data.tokenize import Tokenizer, Vocab
     from rnnkit.models.classifier import TextClassifier
-    from rnnkit.train.checkpoint import load_model
-    from rnnkit.train.run import load_run
+    from rnnkit.train.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     vocab, tokenizer = Vocab.load(Path(run) / "vocab.json")
@@ -166,10 +165,7 @@ def load(run: str | Path):
         data = config["data"]
         tokenizer = Tokenizer(data.get("tokenizer", "word"), data.get("lowercase", True))
     model = TextClassifier(ClassifierConfig(**config["model"]))
-    weights = Path(run) / "model.safetensors"
-    if not weights.is_file():
-        raise InputError(f"{run}: has no trained weights yet (no model.safetensors)")
-    load_model(weights, model)
+    load_best_weights(run, model)
     model.eval()
     return model, vocab, tokenizer, config
 

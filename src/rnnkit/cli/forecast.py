@@ -164,15 +164,12 @@ def load(run: str | Path):
     """(model, config, scaler) of a forecasting run, with its best weights."""
     from rnnkit.data.series import scaler_from_dict
     from rnnkit.models.forecaster import Forecaster
-    from rnnkit.train.checkpoint import load_model, read_json
-    from rnnkit.train.run import load_run
+    from rnnkit.train.checkpoint import read_json
+    from rnnkit.train.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     model = Forecaster(ForecasterConfig(**config["model"]))
-    weights = Path(run) / "model.safetensors"
-    if not weights.is_file():
-        raise InputError(f"{run}: has no trained weights yet (no model.safetensors)")
-    load_model(weights, model)
+    load_best_weights(run, model)
     model.eval()
     scaler = scaler_from_dict(read_json(Path(run) / SCALER_FILE, "scaler"))
     return model, config, scaler

@@ -107,16 +107,12 @@ def load(run: str | Path):
     """(model, vocab, config) of a language-model run, with its best weights."""
     from rnnkit.data.text import CharVocab
     from rnnkit.models.lm import CharLM
-    from rnnkit.train.checkpoint import load_model
-    from rnnkit.train.run import load_run
+    from rnnkit.train.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     vocab = CharVocab.load(Path(run) / "vocab.json")
     model = CharLM(LMConfig(**config["model"]))
-    weights = Path(run) / "model.safetensors"
-    if not weights.is_file():
-        raise InputError(f"{run}: has no trained weights yet (no model.safetensors)")
-    load_model(weights, model)
+    load_best_weights(run, model)
     model.eval()
     return model, vocab, config
 

@@ -171,16 +171,12 @@ def load(run: str | Path):
     from rnnkit.data.subword import SubwordTokenizer
     from rnnkit.models.seq2seq import Seq2Seq
     from rnnkit.tasks.translate import SOURCE_TOKENIZER, TARGET_TOKENIZER, Translator
-    from rnnkit.train.checkpoint import load_model
-    from rnnkit.train.run import load_run
+    from rnnkit.train.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     run = Path(run)
-    weights = run / "model.safetensors"
-    if not weights.is_file():
-        raise InputError(f"{run}: has no trained weights yet (no model.safetensors)")
     model = Seq2Seq(Seq2SeqConfig(**config["model"]))
-    load_model(weights, model)
+    load_best_weights(run, model)
     model.eval()
     translator = Translator(
         model,

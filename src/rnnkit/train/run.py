@@ -9,6 +9,7 @@ from rnnkit.errors import InputError
 from rnnkit.train.checkpoint import read_json, write_json
 
 CONFIG = "config.json"
+BEST = "model.safetensors"
 
 
 def create_run(out: str | Path, config: dict[str, Any], resume: bool = False) -> Path:
@@ -41,3 +42,13 @@ def load_run(run: str | Path, task: str | None = None) -> dict[str, Any]:
     if task is not None and config["task"] != task:
         raise InputError(f"{run}: is a {config['task']} run, not a {task} run")
     return config
+
+
+def load_best_weights(run: str | Path, model) -> None:
+    """Load a run's best weights (``model.safetensors``) into ``model``."""
+    from rnnkit.train.checkpoint import load_model
+
+    weights = Path(run) / BEST
+    if not weights.is_file():
+        raise InputError(f"{run}: has no trained weights yet (no {BEST})")
+    load_model(weights, model)
