@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnkit.data import epoch_generator
 from rnnkit.data.text import read_text
 from rnnkit.errors import InputError
 
@@ -97,7 +98,7 @@ class PairBatches:
     def order(self, epoch: int) -> list[list[int]]:
         """The pair indices of every batch of ``epoch``, in the order they are served."""
         if self._order_epoch != epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            generator = epoch_generator(self.seed, epoch)
             shuffled = torch.randperm(len(self.sources), generator=generator).tolist()
             pool = POOL_BATCHES * self.batch_size
             batches = []

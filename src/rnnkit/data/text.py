@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnkit.data import epoch_generator
 from rnnkit.errors import InputError
 
 
@@ -90,10 +91,6 @@ def split_text(text: str, validation_fraction: float = 0.1) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
 class StreamBatches:
     """Batch b of chunk i: ``streams[:, i*T:(i+1)*T]`` and its targets shifted by one character.
 
@@ -120,7 +117,7 @@ class StreamBatches:
         offset = 0
         if epoch > 0:
             offset = int(
-                torch.randint(self.seq_len, (1,), generator=_epoch_generator(self.seed, epoch))
+                torch.randint(self.seq_len, (1,), generator=epoch_generator(self.seed, epoch))
             )
         span = self.batch_size * self.stream_length
         streams = self.ids[offset : offset + span].view(self.batch_size, self.stream_length)
@@ -151,7 +148,7 @@ class WindowBatches:
         return self.steps_per_epoch
 
     def __call__(self, epoch: int, index: int) -> tuple[Tensor, Tensor]:
-        order = torch.randperm(len(self.starts), generator=_epoch_generator(self.seed, epoch))
+        order = torch.randperm(len(self.starts), generator=epoch_generator(self.seed, epoch))
         chosen = self.starts[order[index * self.batch_size : (index + 1) * self.batch_size]]
         offsets = chosen.unsqueeze(1) + torch.arange(self.seq_len + 1)  # (B, T+1)
         window = self.ids[offsets]

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.data import epoch_generator
 from rnnkit.data.labeled import (
     LabeledTexts,
     classes_of,
@@ -212,10 +213,6 @@ def pad_batch(sequences: list[list[int]]) -> tuple[Tensor, Tensor]:
     return ids, lengths
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
 class ClassificationTask:
     """Cross-entropy on random padded batches; validation loss, accuracy and macro-F1."""
 
@@ -247,7 +244,7 @@ class ClassificationTask:
         )
 
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor, Tensor]:
-        order = torch.randperm(len(self.train_ids), generator=_epoch_generator(self.seed, epoch))
+        order = torch.randperm(len(self.train_ids), generator=epoch_generator(self.seed, epoch))
         rows = order[index * self.batch_size : (index + 1) * self.batch_size].tolist()
         ids, lengths = pad_batch([self.train_ids[r] for r in rows])  # (B, T), (B,)
         labels = torch.tensor([self.train_labels[r] for r in rows], dtype=torch.long)  # (B,)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.data import epoch_generator
 from rnnkit.data.series import (
     FILLS,
     SCALERS,
@@ -226,7 +227,7 @@ class ForecastTask:
 
     def _epoch_order(self, epoch: int) -> Tensor:
         if self._order is None or self._order[0] != epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            generator = epoch_generator(self.seed, epoch)
             self._order = (epoch, torch.randperm(len(self.prepared.train), generator=generator))
         return self._order[1]
 

@@ -41,11 +41,11 @@ from torch import Tensor, nn
 from rnnkit.errors import InputError
 from rnnkit.train.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.train.optim import Schedule, build_optimizers
+from rnnkit.train.run import BEST
 
 logger = logging.getLogger(__name__)
 
 LAST = "last.safetensors"
-BEST = "model.safetensors"
 METRICS = "metrics.jsonl"
 
 
