@@ -83,8 +83,8 @@ def save_results(results: dict) -> None:
 def inference_speed(run: Path, repeats: int = 2) -> float:
     """Sentences per second classifying the run's test set (batches of 256, one thread)."""
     from rnnkit.cli.classify import load
+    from rnnkit.io import read_json
     from rnnkit.tasks.classify import ClassifyData, encode_texts, predict, prepare
-    from rnnkit.train.checkpoint import read_json
 
     model, vocab, tokenizer, config = load(run)
     data = ClassifyData(**config["data"])

@@ -43,7 +43,7 @@ from rnnkit.tasks.translate import (
     describe_model,
     evaluate_translator,
 )
-from rnnkit.train.trainer import TrainConfig, Trainer
+from rnnkit.training.trainer import TrainConfig, Trainer
 
 CONFIGS = {
     "gru-none": {"cell": "gru", "attention": "none"},
@@ -113,7 +113,7 @@ def compare(
 
 
 def _best_weights(run: Path) -> dict:
-    from rnnkit.train.checkpoint import load_state
+    from rnnkit.training.checkpoint import load_state
 
     tensors, _ = load_state(run / "model.safetensors")
     return tensors

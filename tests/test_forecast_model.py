@@ -15,7 +15,7 @@ from rnnkit.tasks.forecast import (
     prepare,
     read_columns,
 )
-from rnnkit.train.trainer import TrainConfig, Trainer
+from rnnkit.training.trainer import TrainConfig, Trainer
 
 
 def config(**options) -> ForecasterConfig:
@@ -110,7 +110,7 @@ def test_a_tiny_gru_learns_the_seed_sine_well_below_the_naive_baseline(tmp_path)
         lr=0.01, max_steps=300, eval_every=25, progress=False, tensorboard=False, seed=0
     )
     Trainer(task, train, tmp_path).fit()
-    from rnnkit.train.checkpoint import load_model
+    from rnnkit.training.checkpoint import load_model
 
     load_model(tmp_path / "model.safetensors", model)
     metrics = evaluate_windows(model, prepared)["metrics"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rnnkit.data.tokenize import PAD, UNK, Tokenizer, Vocab
+from rnnkit.data.tokenize import Tokenizer, Vocab
 from rnnkit.errors import InputError
+from rnnkit.tokens import PAD, UNK
 
 
 def test_word_tokenizer_lowercases_and_splits_punctuation():

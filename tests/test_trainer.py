@@ -9,9 +9,9 @@ import torch
 from rnnkit.data.text import CharVocab
 from rnnkit.errors import InputError
 from rnnkit.tasks.lm import LanguageModelTask, LMData
-from rnnkit.train import checkpoint
-from rnnkit.train.optim import OPTIMIZERS, Schedule, build_optimizers
-from rnnkit.train.trainer import LAST, TrainConfig, Trainer, TrainingDiverged
+from rnnkit.training import checkpoint
+from rnnkit.training.optim import OPTIMIZERS, Schedule, build_optimizers
+from rnnkit.training.trainer import LAST, TrainConfig, Trainer, TrainingDiverged
 from tests.conftest import TINY_TEXT
 
 MODEL = dict(cell="lstm", hidden_size=16, num_layers=2, dropout=0.3, embedding_dim=8)

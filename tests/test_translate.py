@@ -10,10 +10,11 @@ import torch.nn.functional as F
 
 from rnnkit import sampling
 from rnnkit.data.pairs import PairBatches, pad
-from rnnkit.data.subword import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
+from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.models.seq2seq import ATTENTION, Seq2Seq, Seq2SeqConfig, beam_search, greedy
 from rnnkit.tasks.translate import Translator
-from rnnkit.train.checkpoint import load_model, save_model
+from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
+from rnnkit.training.checkpoint import load_model, save_model
 
 SYMBOLS = 8  # ids 4..11 are "words"; 0-3 are <pad> <unk> <s> </s>
 

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.train.run import load_run
+    from rnnkit.training.run import load_run
 
     config = load_run(args.run)
     return task_module(config["task"]).evaluate(args, config)

@@ -17,7 +17,7 @@ from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks.classify import ClassifyData
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.training.trainer import TrainConfig
 
 TASK = "classify"
 DEFAULT_TRAIN = {"epochs": 10.0, "eval_every": 100, "lr": 1e-3}
@@ -87,10 +87,10 @@ def _model_options(args: argparse.Namespace) -> dict:
 
 def train(args: argparse.Namespace) -> int:
     from rnnkit.data.tokenize import Vocab, read_word_vectors
+    from rnnkit.io import read_json, write_json
     from rnnkit.models.classifier import TextClassifier
     from rnnkit.tasks.classify import ClassificationTask, prepare
-    from rnnkit.train.checkpoint import read_json, write_json
-    from rnnkit.train.run import create_run, load_run
+    from rnnkit.training.run import create_run, load_run
 
     out = Path(args.out or "runs/classify")
     train_config = options.build(TrainConfig, args)
@@ -157,7 +157,7 @@ def load(run: str | Path):
     """(model, vocab, tokenizer, config) of a classification run, with its best weights."""
     from rnnkit.data.tokenize import Tokenizer, Vocab
     from rnnkit.models.classifier import TextClassifier
-    from rnnkit.train.run import load_best_weights, load_run
+    from rnnkit.training.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     vocab, tokenizer = Vocab.load(Path(run) / "vocab.json")
@@ -243,8 +243,8 @@ def _print_explanation(tokens: list[str], weights: list[float], vocab) -> None:
 def evaluate(args: argparse.Namespace, config: dict) -> int:
     from rnnkit.data import registry
     from rnnkit.data.labeled import encode_labels, read_labeled
+    from rnnkit.io import read_json, write_json
     from rnnkit.tasks.classify import encode_texts, plot_confusion, predict, prepare, scores
-    from rnnkit.train.checkpoint import read_json, write_json
 
     run = Path(args.run)
     model, vocab, tokenizer, config = load(run)

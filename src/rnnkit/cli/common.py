@@ -16,7 +16,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, task: str) -> None:
 
 def fit(task, train_config, out: Path, resume: bool, unit: str) -> int:
     """Train ``task`` with the shared trainer; one line on how it ended; exit code."""
-    from rnnkit.train.trainer import Trainer, TrainingDiverged, describe_stop
+    from rnnkit.training.trainer import Trainer, TrainingDiverged, describe_stop
 
     trainer = Trainer(task, train_config, out)
     try:

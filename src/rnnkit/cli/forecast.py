@@ -18,7 +18,7 @@ from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.forecaster import ForecasterConfig
 from rnnkit.tasks.forecast import ForecastData
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.training.trainer import TrainConfig
 
 TASK = "forecast"
 DATA_SIZED = ("input_size", "output_size", "horizon", "target_inputs")  # set from the data
@@ -87,9 +87,9 @@ def add_commands(commands) -> None:
 
 # --- train ----------------------------------------------------------------------------------------
 def train(args: argparse.Namespace) -> int:
+    from rnnkit.io import write_json
     from rnnkit.tasks.forecast import ForecastTask, build_model, prepare, read_columns
-    from rnnkit.train.checkpoint import write_json
-    from rnnkit.train.run import create_run, load_run
+    from rnnkit.training.run import create_run, load_run
 
     out = Path(args.out or "runs/forecast")
     train_config = options.build(TrainConfig, args)
@@ -163,9 +163,9 @@ def series_record(prepared, parameters: int) -> dict:
 def load(run: str | Path):
     """(model, config, scaler) of a forecasting run, with its best weights."""
     from rnnkit.data.series import scaler_from_dict
+    from rnnkit.io import read_json
     from rnnkit.models.forecaster import Forecaster
-    from rnnkit.train.checkpoint import read_json
-    from rnnkit.train.run import load_best_weights, load_run
+    from rnnkit.training.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     model = Forecaster(ForecasterConfig(**config["model"]))
@@ -209,8 +209,8 @@ def _prepared_for_run(config: dict, scaler, data_path: str | None):
 
 # --- evaluate -------------------------------------------------------------------------------------
 def evaluate(args: argparse.Namespace, config: dict) -> int:
+    from rnnkit.io import write_json
     from rnnkit.tasks.forecast import evaluate_windows, plot_forecasts
-    from rnnkit.train.checkpoint import write_json
 
     model, config, scaler = load(args.run)
     prepared, source = _prepared_for_run(config, scaler, args.data)

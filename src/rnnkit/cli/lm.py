@@ -12,7 +12,7 @@ from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.lm import LMConfig
 from rnnkit.tasks.lm import LMData
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.training.trainer import TrainConfig
 
 TASK = "lm"
 DEFAULT_TRAIN = {"time_budget": 600.0, "eval_every": 500, "schedule": "cosine", "warmup_steps": 100}
@@ -59,7 +59,7 @@ def add_commands(commands) -> None:
 
 def train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.lm import LanguageModelTask
-    from rnnkit.train.run import create_run, load_run
+    from rnnkit.training.run import create_run, load_run
 
     out = Path(args.out or "runs/lm")
     train_config = options.build(TrainConfig, args)
@@ -107,7 +107,7 @@ def load(run: str | Path):
     """(model, vocab, config) of a language-model run, with its best weights."""
     from rnnkit.data.text import CharVocab
     from rnnkit.models.lm import CharLM
-    from rnnkit.train.run import load_best_weights, load_run
+    from rnnkit.training.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     vocab = CharVocab.load(Path(run) / "vocab.json")
@@ -148,8 +148,8 @@ def sample_command(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace, config: dict) -> int:
     from rnnkit.data.text import read_text, split_text
+    from rnnkit.io import write_json
     from rnnkit.tasks.lm import bits, stream_loss
-    from rnnkit.train.checkpoint import write_json
 
     model, vocab, config = load(args.run)
     if args.data:

@@ -18,7 +18,7 @@ from typing import Any
 from rnnkit.errors import InputError
 
 HELP = {
-    # training (rnnkit.train.trainer.TrainConfig)
+    # training (rnnkit.training.trainer.TrainConfig)
     "optimizer": "sgd (with momentum), adam, adamw, rmsprop, or sparseadam (SparseAdam for a "
     "sparse embedding, Adam for the rest)",
     "lr": "base learning rate",

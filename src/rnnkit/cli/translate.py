@@ -16,7 +16,7 @@ from rnnkit.cli import common, options
 from rnnkit.errors import InputError
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.translate import DecodeConfig, TranslateData
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.training.trainer import TrainConfig
 
 TASK = "translate"
 VOCAB_FIELDS = ("src_vocab_size", "tgt_vocab_size")
@@ -106,7 +106,7 @@ def train(args: argparse.Namespace) -> int:
         TranslationTask,
         describe_model,
     )
-    from rnnkit.train.run import create_run, load_run
+    from rnnkit.training.run import create_run, load_run
 
     out = Path(args.out or "runs/translate")
     train_config = options.build(TrainConfig, args)
@@ -171,7 +171,7 @@ def load(run: str | Path):
     from rnnkit.data.subword import SubwordTokenizer
     from rnnkit.models.seq2seq import Seq2Seq
     from rnnkit.tasks.translate import SOURCE_TOKENIZER, TARGET_TOKENIZER, Translator
-    from rnnkit.train.run import load_best_weights, load_run
+    from rnnkit.training.run import load_best_weights, load_run
 
     config = load_run(run, TASK)
     run = Path(run)
@@ -249,8 +249,8 @@ def translate_command(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace, config: dict) -> int:
     """Test perplexity and sacreBLEU (greedy and beam) into RUN/eval.json."""
     from rnnkit.data.pairs import read_pairs
+    from rnnkit.io import write_json
     from rnnkit.tasks.translate import evaluate_translator
-    from rnnkit.train.checkpoint import write_json
 
     translator, config = load(args.run)
     threads = config.get("train", {}).get("threads")

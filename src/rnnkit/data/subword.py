@@ -16,10 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from rnnkit.errors import InputError
-
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
-SPECIALS = (PAD, UNK, BOS, EOS)
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+from rnnkit.tokens import SPECIALS, UNK
 
 
 def _require_tokenizers():
@@ -84,7 +81,7 @@ class SubwordTokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer (vocabulary, merges, normaliser and decoder) as one JSON file."""
-        from rnnkit.train.checkpoint import atomic_write
+        from rnnkit.io import atomic_write
 
         atomic_write(path, lambda tmp: self._tokenizer.save(tmp))
 

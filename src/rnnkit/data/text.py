@@ -69,13 +69,13 @@ class CharVocab:
         return "".join(self.chars[int(i)] for i in ids)
 
     def save(self, path: str | Path) -> None:
-        from rnnkit.train.checkpoint import write_json
+        from rnnkit.io import write_json
 
         write_json(path, {"type": "char", "chars": self.chars})
 
     @classmethod
     def load(cls, path: str | Path) -> CharVocab:
-        from rnnkit.train.checkpoint import read_json
+        from rnnkit.io import read_json
 
         data = read_json(path, "vocabulary")
         if not isinstance(data, dict) or not isinstance(data.get("chars"), list):

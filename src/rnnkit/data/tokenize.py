@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import InputError
+from rnnkit.tokens import PAD, UNK
 
-PAD, UNK = "<pad>", "<unk>"
 KINDS = ("word", "char")
 
 # Penn Treebank escapes, as in SST: brackets become -lrb- etc., quotes become `` and ''.
@@ -144,7 +144,7 @@ class Vocab:
 
     def save(self, path: str | Path, tokenizer: Tokenizer | None = None) -> None:
         """Write ``{"type": "tokens", "tokenizer": {...}, "tokens": [...]}`` as JSON."""
-        from rnnkit.train.checkpoint import write_json
+        from rnnkit.io import write_json
 
         data: dict = {"type": "tokens"}
         if tokenizer is not None:
@@ -155,7 +155,7 @@ class Vocab:
     @classmethod
     def load(cls, path: str | Path) -> tuple[Vocab, Tokenizer | None]:
         """Read a file written by :meth:`save`: (vocabulary, tokenizer or None)."""
-        from rnnkit.train.checkpoint import read_json
+        from rnnkit.io import read_json
 
         data = read_json(path, "vocabulary")
         if (

@@ -31,10 +31,10 @@ from torch import Tensor, nn
 from rnnkit import attention as attention_lib
 from rnnkit.errors import InputError
 from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.tokens import PAD_ID, UNK_ID
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 POOLINGS = ("last", "mean", "max", "attention")
-PAD_ID, UNK_ID = 0, 1  # as in rnnkit.data.tokenize.Vocab
 
 
 @dataclass

@@ -33,9 +33,9 @@ from torch import Tensor, nn
 from rnnkit import attention as attention_lib
 from rnnkit import sampling
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
-from rnnkit.data.subword import BOS_ID, EOS_ID, PAD_ID
 from rnnkit.errors import InputError
 from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}

@@ -1,6 +1,6 @@
 """The forecasting task: its data, batches, loss, and its metrics against three baselines.
 
-What the trainer (:mod:`rnnkit.train.trainer`) needs from a task is here and nothing else. The
+What the trainer (:mod:`rnnkit.training.trainer`) needs from a task is here and nothing else. The
 loss is the mean squared error on the scaled data; the validation loss is the same on the
 validation windows (or on the training windows when ``--split`` holds none out).
 

@@ -1,6 +1,6 @@
 """The character-level language-model task: its data, batches, loss, metrics and generation.
 
-What the trainer (:mod:`rnnkit.train.trainer`) needs from a task is here and nothing else; the
+What the trainer (:mod:`rnnkit.training.trainer`) needs from a task is here and nothing else; the
 trainer, checkpoints and sampler are shared with every other task.
 """
 

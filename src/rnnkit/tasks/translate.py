@@ -1,7 +1,7 @@
 """The translation task: parallel data, subword tokenizers, batches, loss, metrics and decoding.
 
-What the trainer (:mod:`rnnkit.train.trainer`) needs is :class:`TranslationTask`; what the CLI and
-the benchmark need to translate and score is :class:`Translator`, :func:`score_bleu` and
+What the trainer (:mod:`rnnkit.training.trainer`) needs is :class:`TranslationTask`; what the CLI
+and the benchmark need to translate and score is :class:`Translator`, :func:`score_bleu` and
 :func:`evaluate_translator`.
 
 A target sequence is ``<s> y_1 .. y_n </s>``: the decoder reads ``<s> y_1 .. y_n`` and predicts
@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.data.pairs import PairBatches, pad, read_pairs
-from rnnkit.data.subword import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
+from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.errors import InputError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy
+from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
 
 MULTI30K = "multi30k"
 MULTI30K_LANGUAGES = ("de", "en")

@@ -39,9 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.errors import InputError
-from rnnkit.train.checkpoint import flatten, load_state, save_model, save_state, unflatten
-from rnnkit.train.optim import Schedule, build_optimizers
-from rnnkit.train.run import BEST
+from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
+from rnnkit.training.optim import Schedule, build_optimizers
+from rnnkit.training.run import BEST
 
 logger = logging.getLogger(__name__)
 

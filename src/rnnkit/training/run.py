@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import InputError
-from rnnkit.train.checkpoint import read_json, write_json
+from rnnkit.io import read_json, write_json
 
 CONFIG = "config.json"
 BEST = "model.safetensors"
@@ -46,7 +46,7 @@ def load_run(run: str | Path, task: str | None = None) -> dict[str, Any]:
 
 def load_best_weights(run: str | Path, model) -> None:
     """Load a run's best weights (``model.safetensors``) into ``model``."""
-    from rnnkit.train.checkpoint import load_model
+    from rnnkit.training.checkpoint import load_model
 
     weights = Path(run) / BEST
     if not weights.is_file():
