@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.data.series import (
-    Frequency,
-    MinMaxScaler,
-    StandardScaler,
-    Windows,
-    fraction_split,
-    informer_split,
-    read_csv,
-    scaler_from_dict,
-)
+from rnnkit.data.scalers import MinMaxScaler, StandardScaler, scaler_from_dict
+from rnnkit.data.series import Frequency, read_csv
+from rnnkit.data.windows import Windows, fraction_split, informer_split
 from rnnkit.errors import InputError
 from rnnkit.tasks.forecast import ForecastData, prepare, read_columns
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rnnkit.data.series import Windows
+from rnnkit.data.windows import Windows
 from rnnkit.errors import InputError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.forecast import (

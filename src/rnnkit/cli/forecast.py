@@ -162,7 +162,7 @@ def series_record(prepared, parameters: int) -> dict:
 # --- loading a run --------------------------------------------------------------------------------
 def load(run: str | Path):
     """(model, config, scaler) of a forecasting run, with its best weights."""
-    from rnnkit.data.series import scaler_from_dict
+    from rnnkit.data.scalers import scaler_from_dict
     from rnnkit.io import read_json
     from rnnkit.models.forecaster import Forecaster
     from rnnkit.training.run import load_best_weights, load_run
@@ -186,7 +186,8 @@ def _read_like_run(path: str, config: dict):
 
 def _prepared_for_run(config: dict, scaler, data_path: str | None):
     """The run's own split of its data, or the whole of ``data_path`` as test data."""
-    from rnnkit.data.series import Split, load_series
+    from rnnkit.data.series import load_series
+    from rnnkit.data.windows import Split
     from rnnkit.tasks.forecast import prepare
 
     data = ForecastData(**config["data"])

@@ -27,20 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.data import epoch_generator
-from rnnkit.data.series import (
-    FILLS,
-    SCALERS,
-    Scaler,
-    Series,
-    Split,
-    Windows,
-    build_scaler,
-    fraction_split,
-    informer_split,
-    load_series,
-    parse_fractions,
-    select,
-)
+from rnnkit.data.scalers import SCALERS, Scaler, build_scaler, select
+from rnnkit.data.series import FILLS, Series, load_series
+from rnnkit.data.windows import Split, Windows, fraction_split, informer_split, parse_fractions
 from rnnkit.errors import InputError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 
