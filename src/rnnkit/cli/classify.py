@@ -244,7 +244,8 @@ def evaluate(args: argparse.Namespace, config: dict) -> int:
     from rnnkit.data import registry
     from rnnkit.data.labeled import encode_labels, read_labeled
     from rnnkit.io import read_json, write_json
-    from rnnkit.tasks.classify import encode_texts, plot_confusion, predict, prepare, scores
+    from rnnkit.plots import plot_confusion
+    from rnnkit.tasks.classify import encode_texts, predict, prepare, scores
 
     run = Path(args.run)
     model, vocab, tokenizer, config = load(run)
@@ -284,10 +285,7 @@ def evaluate(args: argparse.Namespace, config: dict) -> int:
         }
     write_json(run / "eval.json", result)
     names = [_display(config, c) for c in classes]
-    plotted = plot_confusion(
-        result["confusion"], names, run / "confusion.png", f"{result['data']}: test"
-    )
-    if plotted is None:
-        print("rnnkit: matplotlib is not installed; no confusion.png", file=sys.stderr)
+    # without matplotlib, plots.pyplot logs the one line that says so
+    plot_confusion(result["confusion"], names, run / "confusion.png", f"{result['data']}: test")
     print(json.dumps(result, indent=2))
     return 0

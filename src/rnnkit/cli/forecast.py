@@ -235,6 +235,7 @@ def evaluate(args: argparse.Namespace, config: dict) -> int:
 # --- forecast -------------------------------------------------------------------------------------
 def forecast_command(args: argparse.Namespace) -> int:
     from rnnkit.data.series import Frequency, load_series
+    from rnnkit.plots import plot_forecast_next
     from rnnkit.tasks.forecast import forecast_next
 
     model, config, scaler = load(args.run)
@@ -270,26 +271,5 @@ def forecast_command(args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerows([header, *rows])
     if args.plot:
-        _plot_forecast(series, targets[0], values[:, 0], data.lookback, Path(args.plot))
+        plot_forecast_next(series, targets[0], values[:, 0], data.lookback, Path(args.plot))
     return 0
-
-
-def _plot_forecast(series, target: int, forecast, lookback: int, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("--plot needs matplotlib: pip install 'rnnkit[plot]'") from None
-    n = len(series)
-    figure, axis = plt.subplots(figsize=(10, 3.5))
-    axis.plot(range(n - lookback, n), series.values[-lookback:, target], label="recent")
-    axis.plot(range(n, n + len(forecast)), forecast, color="tab:red", label="forecast")
-    axis.set_ylabel(series.columns[target])
-    axis.set_xlabel("row")
-    axis.grid(alpha=0.3)
-    axis.legend(loc="upper left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)

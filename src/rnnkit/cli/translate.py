@@ -202,7 +202,7 @@ def _read_sentences(args: argparse.Namespace) -> list[str]:
 
 def translate_command(args: argparse.Namespace) -> int:
     from rnnkit import sampling
-    from rnnkit.tasks.translate import plot_attention
+    from rnnkit.plots import plot_attention
 
     translator, config = load(args.run)
     if args.threads:

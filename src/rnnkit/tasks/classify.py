@@ -321,36 +321,3 @@ def scores(
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }
-
-
-def plot_confusion(
-    confusion: list[list[int]], names: list[str], path: Path, title: str = ""
-) -> Path | None:
-    """Draw the confusion matrix (needs matplotlib; returns None without it)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    matrix = torch.tensor(confusion, dtype=torch.float)
-    size = max(3.5, 0.6 * len(names) + 2)
-    figure, axis = plt.subplots(figsize=(size, size))
-    axis.imshow(matrix.numpy(), cmap="Blues")
-    threshold = float(matrix.max()) / 2
-    for i in range(len(names)):
-        for j in range(len(names)):
-            value = int(matrix[i, j])
-            colour = "white" if value > threshold else "black"
-            axis.text(j, i, str(value), ha="center", va="center", color=colour)
-    axis.set_xticks(range(len(names)), names, rotation=45 if len(names) > 4 else 0)
-    axis.set_yticks(range(len(names)), names)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    if title:
-        axis.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path

@@ -32,6 +32,7 @@ from rnnkit.data.series import FILLS, Series, load_series
 from rnnkit.data.windows import Split, Windows, fraction_split, informer_split, parse_fractions
 from rnnkit.errors import InputError
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+from rnnkit.plots import pyplot, save
 
 FEATURES = ("S", "M", "MS")
 EVAL_BATCH = 512
@@ -311,13 +312,9 @@ def plot_forecasts(
     model: Forecaster, prepared: Prepared, path: Path, part: str = "test", count: int = 4
 ) -> Path | None:
     """``count`` windows spread over ``part``: input, actual and forecast of the first target, in
-    the original units (needs matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    the original units (needs matplotlib; None without it)."""
+    plt = pyplot(path.name)
+    if plt is None:
         return None
     windows = prepared.windows(part)
     chosen = torch.linspace(0, len(windows) - 1, min(count, len(windows))).round().long()
@@ -342,10 +339,7 @@ def plot_forecasts(
     axes[0, 0].legend(loc="upper left")
     axes[-1, 0].set_xlabel("row")
     figure.suptitle(f"{prepared.series.source}: {part} windows, horizon {H}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return save(figure, path, dpi=90)
 
 
 def forecast_next(

@@ -391,35 +391,6 @@ def evaluate_translator(
     return result
 
 
-def plot_attention(translation: Translation, path: str | Path) -> Path:
-    """Draw the attention weights of one translation as a heatmap (target rows, source
-    columns) into ``path`` (PNG)."""
-    if translation.attention is None:
-        raise InputError("this model has no attention (--attention none): no map to draw")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("--show-attention needs matplotlib: pip install 'rnnkit[plot]'") from None
-    weights = translation.attention.float().numpy()  # (T, S)
-    rows, cols = weights.shape
-    figure, axis = plt.subplots(figsize=(1.0 + 0.45 * cols, 1.0 + 0.4 * rows))
-    image = axis.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    axis.set_xticks(range(cols), translation.source_tokens[:cols], rotation=90)
-    axis.set_yticks(range(rows), translation.target_tokens[:rows])
-    axis.set_xlabel("source")
-    axis.set_ylabel("translation")
-    figure.colorbar(image, ax=axis, fraction=0.04)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
-
-
 def describe_model(model: Seq2Seq) -> dict:
     """Parameter count and shape, for logs and benchmark tables."""
     return {"parameters": sum(p.numel() for p in model.parameters()), **asdict(model.config)}

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.errors import InputError
+from rnnkit.plots import plot_losses
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.training.optim import Schedule, build_optimizers
 from rnnkit.training.run import BEST
@@ -438,30 +439,3 @@ def clip_grad_norm(parameters, max_norm: float) -> float:
         for p in params:
             p.grad.mul_(scale)
     return total
-
-
-def plot_losses(history: list[dict], path: Path) -> Path | None:
-    """Training and validation loss against step and against wall-clock time."""
-    if not history:
-        return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logger.info("matplotlib is not installed (pip install 'rnnkit[plot]'); no %s", path.name)
-        return None
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, key, label in ((axes[0], "step", "step"), (axes[1], "elapsed_s", "seconds")):
-        x = [r[key] for r in history]
-        axis.plot(x, [r["train_loss"] for r in history], label="train")
-        axis.plot(x, [r["val_loss"] for r in history], label="validation")
-        axis.set_xlabel(label)
-        axis.set_ylabel("loss")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
