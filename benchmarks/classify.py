@@ -82,11 +82,12 @@ def save_results(results: dict) -> None:
 
 def inference_speed(run: Path, repeats: int = 2) -> float:
     """Sentences per second classifying the run's test set (batches of 256, one thread)."""
-    from rnnkit.cli.classify import load
+    import rnnkit
     from rnnkit.io import read_json
     from rnnkit.tasks.classify import ClassifyData, encode_texts, predict, prepare
 
-    model, vocab, tokenizer, config = load(run)
+    loaded = rnnkit.load(run)
+    model, vocab, tokenizer, config = loaded.model, loaded.vocab, loaded.tokenizer, loaded.config
     data = ClassifyData(**config["data"])
     split = read_json(run / "split.json") if config.get("split") else None
     test = prepare(data, split, vocab, config["classes"]).test
@@ -99,8 +100,10 @@ def inference_speed(run: Path, repeats: int = 2) -> float:
 
 
 def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
-    """Train one run through the CLI (unless already done), evaluate it and collect its numbers."""
-    from rnnkit.cli import main
+    """Train one run through the API (unless already done), evaluate it and collect its numbers;
+    the record holds the equivalent ``rnnkit train`` command."""
+    import rnnkit
+    from rnnkit.api import parse_options
 
     run = RUNS / f"{name}-s{seed}"
     command = ["train", "classify", *arguments, "--seed", str(seed), "--out", str(run)]
@@ -111,15 +114,14 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
 
             shutil.rmtree(run)
         print(f"== rnnkit {' '.join(command)}", file=sys.stderr, flush=True)
-        if main(command) != 0 or main(["evaluate", str(run)]) != 0:
-            raise SystemExit(f"run {run} failed")
+        options = [a for a in command[2:] if a not in ("--out", str(run))]
+        rnnkit.train("classify", parse_options("classify", options), run)
+        rnnkit.evaluate(run)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     best = min(history, key=lambda r: r["val_loss"])
     result = json.loads((run / "eval.json").read_text())
     model = json.loads((run / "config.json").read_text())["model"]
-    from rnnkit.cli.classify import load
-
-    parameters = sum(p.numel() for p in load(run)[0].parameters())
+    parameters = sum(p.numel() for p in rnnkit.load(run).model.parameters())
     record = {
         "seed": seed,
         "run": _relative(run),

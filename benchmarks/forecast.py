@@ -74,7 +74,8 @@ def run_experiment(name: str, spec: dict, runs: Path, log: Callable[[str], None]
     """Train and evaluate one experiment in-process; return its record."""
     import torch
 
-    from rnnkit.cli import main
+    import rnnkit
+    from rnnkit.api import parse_options
 
     torch.set_num_threads(1)
     out = runs / name
@@ -84,12 +85,10 @@ def run_experiment(name: str, spec: dict, runs: Path, log: Callable[[str], None]
     evaluate = ["evaluate", str(out)]
     log(f"$ rnnkit {shlex.join(train)}")
     started = time.perf_counter()
-    if main(train) != 0:
-        raise SystemExit(f"{name}: training failed")
+    rnnkit.train("forecast", parse_options("forecast", [*spec["args"], "--no-progress"]), out)
     wall = time.perf_counter() - started
     log(f"$ rnnkit {shlex.join(evaluate)}")
-    if main(evaluate) != 0:
-        raise SystemExit(f"{name}: evaluation failed")
+    rnnkit.evaluate(out)
     result = json.loads((out / "eval.json").read_text())
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     best = min(history, key=lambda record: record["val_loss"])

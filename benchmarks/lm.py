@@ -99,11 +99,12 @@ def _plain_loop(model, rnn, prime_ids, length, generator) -> None:
 
 def sampling(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from rnnkit.cli.lm import load
+    import rnnkit
     from rnnkit.tasks.lm import generate
 
     torch.set_num_threads(args.threads)
-    model, vocab, _ = load(args.run)
+    loaded = rnnkit.load(args.run)
+    model, vocab = loaded.model, loaded.vocab
     if model.attention is not None:
         raise SystemExit("the torch.nn baseline has no attention; benchmark a run without it")
     rnn = _torch_baseline(model)
@@ -148,13 +149,13 @@ def throughput(args: argparse.Namespace) -> None:
     recipe = tomllib.loads(Path(args.config).read_text())
     model = CharLM(
         LMConfig(
-            vocab_size=65,
             cell=recipe.get("cell", "lstm"),
             hidden_size=recipe["hidden"],
             num_layers=recipe["layers"],
             dropout=recipe.get("dropout", 0.0),
             embedding_dim=recipe.get("embedding-dim", 0),
-        )
+        ),
+        vocab_size=65,
     )
     batch, steps = recipe["batch-size"], recipe["seq-len"]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)

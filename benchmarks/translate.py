@@ -36,6 +36,7 @@ import torch
 
 from rnnkit.data.pairs import read_pairs
 from rnnkit.data.subword import SubwordTokenizer
+from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.tasks.translate import (
     DecodeConfig,
     TranslateData,
@@ -76,7 +77,9 @@ def compare(
         test_sources, test_references = test_sources[:test_limit], test_references[:test_limit]
     rows = {}
     for name in configs:
-        task = TranslationTask.build(data, {**model, **CONFIGS[name]}, train.seed, tokenizers)
+        torch.manual_seed(train.seed)  # every configuration starts from the same seed
+        config = Seq2SeqConfig(**{**model, **CONFIGS[name]})
+        task = TranslationTask.build(data, config, train.seed, tokenizers)
         trainer = Trainer(task, replace(train), work_dir / name)
         started = time.perf_counter()
         summary = trainer.fit()

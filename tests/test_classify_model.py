@@ -17,8 +17,10 @@ OTHERS = [[4, 2, 8, 6, 9, 3, 2, 5, 7], [3, 3], [8, 4, 6, 2, 5, 9]]  # longer and
 
 def make(**options) -> TextClassifier:
     torch.manual_seed(0)
-    config = dict(vocab_size=10, num_classes=3, embedding_dim=6, hidden_size=5, dropout=0.0)
-    return TextClassifier(ClassifierConfig(**{**config, **options})).eval()
+    config = dict(embedding_dim=6, hidden_size=5, dropout=0.0)
+    sizes = {"vocab_size": 10, "num_classes": 3}
+    sizes.update({k: options.pop(k) for k in list(options) if k in sizes})
+    return TextClassifier(ClassifierConfig(**{**config, **options}), **sizes).eval()
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])

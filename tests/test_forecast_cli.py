@@ -84,9 +84,10 @@ def test_forecast_continues_timestamps_in_original_units(hourly, tmp_path, capsy
     # the input ends at 2021-03-21 15:00 (40 hourly rows from the 20th)
     assert [row[0] for row in rows] == [f"2021-03-21 {h}:00:00" for h in range(16, 21)]
     # the same numbers by hand: scale the last 30 rows, run the model, unscale
-    from rnnkit.cli.forecast import load
+    import rnnkit
 
-    model, _, scaler = load(run)
+    loaded = rnnkit.load(run)
+    model, scaler = loaded.model, loaded.scaler
     with open(recent) as handle:
         values = np.array([[float(v) for v in r[1:]] for r in list(csv.reader(handle))[1:]])
     x = torch.tensor(scaler.transform(values[-30:]), dtype=torch.float32).unsqueeze(0)
@@ -160,7 +161,7 @@ def _set_cell(line_number, column, value):
         (lambda lines: None, ["--target", "OT"], "no column 'OT'"),
         (lambda lines: None, ["--lookback", "70"], "fewer than --lookback 70 + --horizon"),
         (lambda lines: None, ["--time-column", "when"], "no column 'when' for --time-column"),
-        (lambda lines: None, ["--features", "X"], "--features must be S, M or MS"),
+        (lambda lines: None, ["--features", "X"], "--features must be one of S, M, MS"),
         (lambda lines: None, ["--split", "0.5,0.5"], "--split must be auto"),
         (lambda lines: None, ["--split", "informer"], "--split informer has borders for the ETT"),
     ],

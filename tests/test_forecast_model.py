@@ -18,10 +18,10 @@ from rnnkit.tasks.forecast import (
 from rnnkit.training.trainer import TrainConfig, Trainer
 
 
-def config(**options) -> ForecasterConfig:
-    shape = {"input_size": 3, "output_size": 2, "horizon": 5, "target_inputs": [2, 0]}
-    shape.update({"hidden_size": 8, **options})
-    return ForecasterConfig(**shape)
+def make(**options) -> Forecaster:
+    """3 input columns, 2 outputs (input columns 2 and 0), horizon 5."""
+    config = ForecasterConfig(**{"hidden_size": 8, **options})
+    return Forecaster(config, input_size=3, output_size=2, horizon=5, target_inputs=[2, 0])
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -29,14 +29,12 @@ def config(**options) -> ForecasterConfig:
 @pytest.mark.parametrize("attention", ["none", "general"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_forecaster_maps_a_window_to_horizon_by_targets(cell, decoder, attention, bidirectional):
-    model = Forecaster(
-        config(
-            cell=cell,
-            decoder=decoder,
-            attention=attention,
-            bidirectional=bidirectional,
-            num_layers=2,
-        )
+    model = make(
+        cell=cell,
+        decoder=decoder,
+        attention=attention,
+        bidirectional=bidirectional,
+        num_layers=2,
     )
     x = torch.randn(4, 7, 3)  # (B, L, Cin)
     y = model(x)
@@ -48,7 +46,7 @@ def test_forecaster_maps_a_window_to_horizon_by_targets(cell, decoder, attention
 @pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
 def test_window_norm_last_makes_forecasts_follow_a_level_shift(decoder):
     torch.manual_seed(0)
-    model = Forecaster(config(decoder=decoder, window_norm="last")).eval()
+    model = make(decoder=decoder, window_norm="last").eval()
     x = torch.randn(2, 6, 3)
     shift = torch.tensor([1.5, -2.0, 4.0])
     moved = model(x + shift) - model(x)  # outputs are input columns 2 and 0
@@ -57,7 +55,7 @@ def test_window_norm_last_makes_forecasts_follow_a_level_shift(decoder):
 
 
 def test_parameter_count_is_the_number_of_weights():
-    model = Forecaster(config(cell="gru", hidden_size=8))
+    model = make(cell="gru", hidden_size=8)
     gru = 3 * 8 * (3 + 8) + 2 * 3 * 8  # weight_ih, weight_hh, two biases
     head = (8 + 1) * 5 * 2
     assert model.parameter_count() == gru + head
@@ -65,7 +63,7 @@ def test_parameter_count_is_the_number_of_weights():
 
 def test_dot_attention_with_a_bidirectional_encoder_and_decoder_is_refused():
     with pytest.raises(InputError, match="general or additive"):
-        Forecaster(config(decoder="autoregressive", attention="dot", bidirectional=True))
+        make(decoder="autoregressive", attention="dot", bidirectional=True)
 
 
 def test_baselines_read_the_rows_before_each_window():
@@ -103,7 +101,7 @@ def test_a_tiny_gru_learns_the_seed_sine_well_below_the_naive_baseline(tmp_path)
     )
     prepared = prepare(read_columns(data), data)
     assert prepared.split.train == (0, 150) and len(prepared.test) == 50
-    options = {"cell": "gru", "hidden_size": 16, "window_norm": "none"}
+    options = ForecasterConfig(cell="gru", hidden_size=16, window_norm="none")
     model = build_model(prepared, options, data.horizon)
     task = ForecastTask(model, prepared, data.batch_size, seed=0)
     train = TrainConfig(

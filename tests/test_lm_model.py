@@ -11,8 +11,8 @@ from rnnkit.tasks.lm import generate, stream_loss
 
 def _model(**kwargs):
     torch.manual_seed(0)
-    config = dict(vocab_size=11, hidden_size=12, num_layers=2, dropout=0.0, embedding_dim=6)
-    return CharLM(LMConfig(**{**config, **kwargs})).eval()
+    config = dict(hidden_size=12, num_layers=2, dropout=0.0, embedding_dim=6)
+    return CharLM(LMConfig(**{**config, **kwargs}), vocab_size=11).eval()
 
 
 @pytest.mark.parametrize("attention", ["none", "dot", "general", "additive", "scaled-dot"])

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from rnnkit import sampling
 from rnnkit.data.pairs import PairBatches, pad
 from rnnkit.data.subword import SubwordTokenizer
-from rnnkit.models.seq2seq import ATTENTION, Seq2Seq, Seq2SeqConfig, beam_search, greedy
+from rnnkit.models.choices import ATTENTIONS as ATTENTION
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy
 from rnnkit.tasks.translate import Translator
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
 from rnnkit.training.checkpoint import load_model, save_model
@@ -22,15 +23,13 @@ SYMBOLS = 8  # ids 4..11 are "words"; 0-3 are <pad> <unk> <s> </s>
 def tiny_model(attention: str = "scaled-dot", cell: str = "gru", seed: int = 0) -> Seq2Seq:
     torch.manual_seed(seed)
     config = Seq2SeqConfig(
-        src_vocab_size=4 + SYMBOLS,
-        tgt_vocab_size=4 + SYMBOLS,
         cell=cell,
         attention=attention,
         embedding_dim=32,
         hidden_size=64,
         dropout=0.0,
     )
-    return Seq2Seq(config)
+    return Seq2Seq(config, 4 + SYMBOLS, 4 + SYMBOLS)
 
 
 def random_pairs(count: int, rng: random.Random, transform) -> tuple[list, list]:
@@ -188,9 +187,9 @@ def test_subword_tokenizer_round_trips_and_survives_saving(tmp_path):
 def test_checkpoint_translates_identically_after_reload(tmp_path):
     sentences = ["a b c", "c b a d", "d d a", "b a"]
     tokenizer = SubwordTokenizer.train(sentences * 3, vocab_size=64)
-    config = Seq2SeqConfig(len(tokenizer), len(tokenizer), embedding_dim=16, hidden_size=32)
+    config = Seq2SeqConfig(embedding_dim=16, hidden_size=32)
     torch.manual_seed(0)
-    translator = Translator(Seq2Seq(config), tokenizer, tokenizer)
+    translator = Translator(Seq2Seq(config, len(tokenizer), len(tokenizer)), tokenizer, tokenizer)
     sources = translator.encode_sources(sentences)
     train_on(translator.model, sources, translator.encode_targets(sentences), steps=20)
     save_model(tmp_path / "model.safetensors", translator.model)
@@ -198,7 +197,9 @@ def test_checkpoint_translates_identically_after_reload(tmp_path):
 
     torch.manual_seed(1)  # different initial weights: everything must come from the files
     reloaded_tokenizer = SubwordTokenizer.load(tmp_path / "tok.json")
-    reloaded = Translator(Seq2Seq(config), reloaded_tokenizer, reloaded_tokenizer)
+    reloaded = Translator(
+        Seq2Seq(config, len(tokenizer), len(tokenizer)), reloaded_tokenizer, reloaded_tokenizer
+    )
     load_model(tmp_path / "model.safetensors", reloaded.model)
     for beam in (1, 3):
         before = translator.translate(sentences, beam=beam)

@@ -140,7 +140,7 @@ def test_bad_training_input_is_one_line_and_exit_code_2(problem, expected, tmp_p
         (["ein\n\nzwei"], "the sentence argument: line 2 is empty"),
         (["ein", "--beam", "3", "--temperature", "0.5"], "sampling options"),
         (["ein\nzwei", "--show-attention", "x.png"], "one sentence; got 2"),
-        (["ein", "--beam", "0"], "--beam must be >= 1"),
+        (["ein", "--beam", "0"], "--beam must be positive"),
         (["ein", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
     ],
 )

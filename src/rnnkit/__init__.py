@@ -1,6 +1,7 @@
 """rnnkit: recurrent neural networks written from their equations.
 
 ``import rnnkit`` loads torch and numpy only; training, data and plotting load when used.
+``rnnkit.train``, ``rnnkit.load`` and ``rnnkit.evaluate`` are the Python API (:mod:`rnnkit.api`).
 """
 
 from rnnkit import attention
@@ -8,4 +9,39 @@ from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "attention", "__version__"]
+
+
+def train(task, config=None, out=None, **options):
+    """Train a run of ``task``; see :func:`rnnkit.api.train`."""
+    from rnnkit import api
+
+    return api.train(task, config, out, **options)
+
+
+def load(run):
+    """A trained run with its best weights; see :func:`rnnkit.api.load`."""
+    from rnnkit import api
+
+    return api.load(run)
+
+
+def evaluate(run, data=None):
+    """Score a run and write RUN/eval.json; see :func:`rnnkit.api.evaluate`."""
+    from rnnkit import api
+
+    return api.evaluate(run, data)
+
+
+__all__ = [
+    "train",
+    "load",
+    "evaluate",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "attention",
+    "__version__",
+]

@@ -1,97 +1,96 @@
-"""``rnnkit``: the command line, a thin shell over the Python API.
+"""``rnnkit``: the command line, a thin shell over the Python API (:mod:`rnnkit.api`).
 
     rnnkit train TASK [options] --out RUN     train a model (tasks: see ``rnnkit train --help``)
-    rnnkit sample RUN [options]               generate text from a language model
     rnnkit evaluate RUN [options]             score a run on its test/validation data
+    rnnkit sample | forecast | classify | translate RUN ...   use a trained run
 
 Every problem with what the user gave is an :class:`rnnkit.errors.InputError`: it is printed as
-one line on stderr and the exit code is 2.
+one line on stderr and the exit code is 2. Options and positional arguments may come in any order.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from importlib import import_module
 
 from rnnkit.errors import InputError
 
-# task name -> module with add_train_parser(tasks), evaluate(args, config) and, optionally,
-# add_commands(commands) for the task's own commands (sample, forecast, classify, translate)
-TASKS = {
-    "lm": "rnnkit.cli.lm",
-    "forecast": "rnnkit.cli.forecast",
-    "classify": "rnnkit.cli.classify",
-    "translate": "rnnkit.cli.translate",
-}
+# modules that add a task's own commands (add_commands(commands)): sample, forecast, ...
+COMMANDS = (
+    "rnnkit.cli.lm",
+    "rnnkit.cli.forecast",
+    "rnnkit.cli.classify",
+    "rnnkit.cli.translate",
+)
 
 
-def task_module(task: str):
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    return import_module(TASKS[task])
+class Parser(argparse.ArgumentParser):
+    """argparse with two changes: a usage error is one line and exit code 2 like every other bad
+    input, and options and positionals may be intermixed (``rnnkit classify RUN --all "text"``)."""
 
-
-def available_tasks() -> list[str]:
-    """The tasks whose CLI module is installed (all of them in a complete install)."""
-    names = []
-    for name, module in TASKS.items():
-        try:
-            import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
-            continue
-        names.append(name)
-    return names
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2 like every other bad input."""
+    _intermixing = False
 
     def error(self, message: str) -> None:
         raise InputError(f"{self.prog}: {message}")
 
+    def parse_known_args(self, args=None, namespace=None):
+        has_commands = any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if has_commands or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls back into this method
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rnnkit", description=__doc__.split("\n\n")[0])
+    from rnnkit import __version__
+    from rnnkit.cli import train
+
+    parser = Parser(prog="rnnkit", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train = commands.add_parser("train", help="train a model")
-    tasks = train.add_subparsers(dest="task", required=True, parser_class=_Parser)
-    names = available_tasks()
-    for name in names:
-        task_module(name).add_train_parser(tasks)
-    for name in names:
-        module = task_module(name)
-        if hasattr(module, "add_commands"):
-            module.add_commands(commands)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    train.add_commands(commands)
+    for module in COMMANDS:
+        import_module(module).add_commands(commands)
     evaluate = commands.add_parser("evaluate", help="evaluate a run; writes RUN/eval.json")
     evaluate.add_argument("run", help="a run directory (the --out of rnnkit train)")
     evaluate.add_argument("--data", help="evaluate on this data instead of the run's own split")
+    evaluate.add_argument("--threads", type=int, help="torch CPU threads")
     evaluate.set_defaults(handler=_evaluate)
     return parser
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.training.run import load_run
+def set_threads(threads: int | None) -> None:
+    """``--threads N`` of the commands that compute."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise InputError(f"--threads must be positive, got {threads}")
+    import torch
 
-    config = load_run(args.run)
-    return task_module(config["task"]).evaluate(args, config)
+    torch.set_num_threads(threads)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rnnkit import api
+
+    set_threads(args.threads)
+    result = api.evaluate(args.run, args.data)
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if getattr(args, "config", None):  # a TOML file's values become defaults; flags win
-            from rnnkit.cli.options import apply_config_file
-
-            apply_config_file(args.parser, args.config)
-            args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
         logging.basicConfig(
             level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s"
         )

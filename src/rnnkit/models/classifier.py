@@ -23,69 +23,71 @@ learns what to do with words it has never seen), ``embedding_dropout`` drops emb
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit import attention as attention_lib
+from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.models.choices import BACKENDS, CELL_NAMES, NONLINEARITIES, recurrent_layer
 from rnnkit.tokens import PAD_ID, UNK_ID
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 POOLINGS = ("last", "mean", "max", "attention")
 
 
 @dataclass
 class ClassifierConfig:
-    """The model's shape; stored in the run's config.json."""
+    """The model's shape (``rnnkit train classify`` options); stored in the run's config.json. The
+    vocabulary size and the number of classes come from the data and are passed to
+    :class:`TextClassifier` itself."""
 
-    vocab_size: int
-    num_classes: int
-    cell: str = "lstm"
-    embedding_dim: int = 300
-    hidden_size: int = 150
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "attention"
-    attention: str = "additive"
-    dropout: float = 0.5
-    embedding_dropout: float = 0.0
-    word_dropout: float = 0.0
-    freeze_embeddings: bool = False
-    sparse_embedding: bool = False
-    nonlinearity: str = "tanh"
-    backend: str = "auto"
+    cell: str = option("lstm", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    embedding_dim: int = option(
+        300, "word (or character) embedding size; taken from --embeddings when given", min=1
+    )
+    hidden_size: int = option(150, "hidden units per layer and direction", flag="hidden", min=1)
+    num_layers: int = option(1, "stacked recurrent layers", flag="layers", min=1)
+    bidirectional: bool = option(
+        True, "read the text in both directions (--no-bidirectional: left to right only)"
+    )
+    pooling: str = option(
+        "attention",
+        "how the states become one vector: last (h_n of each direction), mean, max, or attention "
+        "(a learned query attends over the states)",
+        choices=POOLINGS,
+    )
+    attention: str = option(
+        "additive",
+        "score of the attention pooling: additive, general, dot or scaled-dot",
+        choices=attention_lib.KINDS,
+    )
+    dropout: float = option(
+        0.5,
+        "dropout on the pooled vector before the output layer, and between layers",
+        min=0,
+        below=1,
+    )
+    embedding_dropout: float = option(0.0, "dropout on the word embeddings", min=0, below=1)
+    word_dropout: float = option(
+        0.0, "probability of replacing a word by <unk> while training", min=0, below=1
+    )
+    freeze_embeddings: bool = option(False, "keep the embedding fixed (with --embeddings)")
+    sparse_embedding: bool = option(
+        False, "sparse embedding gradients (use with --optimizer sparseadam)"
+    )
+    nonlinearity: str = option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
+    backend: str = option(
+        "auto",
+        "auto (fused PyTorch kernels when they compute the same thing), reference or fused",
+        choices=BACKENDS,
+    )
 
     def check(self) -> None:
-        """Raise InputError for impossible options."""
-        if self.cell not in CELLS:
-            raise InputError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.pooling not in POOLINGS:
-            raise InputError(
-                f"--pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"
-            )
-        if self.attention not in attention_lib.KINDS:
-            kinds = ", ".join(attention_lib.KINDS)
-            raise InputError(f"--attention must be one of {kinds}, got {self.attention!r}")
-        if self.nonlinearity not in ("tanh", "relu"):
-            raise InputError(f"--nonlinearity must be tanh or relu, got {self.nonlinearity!r}")
-        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
-            if getattr(self, name) <= 0:
-                flag = {"hidden_size": "hidden", "num_layers": "layers"}.get(name, name)
-                raise InputError(
-                    f"--{flag.replace('_', '-')} must be positive, got {getattr(self, name)}"
-                )
+        """Raise InputError for contradictory options."""
         if self.sparse_embedding and self.freeze_embeddings:
             raise InputError("--sparse-embedding and --freeze-embeddings contradict each other")
-        if self.num_classes < 2:
-            raise InputError(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        for name in ("dropout", "embedding_dropout", "word_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise InputError(
-                    f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}"
-                )
 
     @property
     def output_size(self) -> int:
@@ -96,12 +98,15 @@ class ClassifierConfig:
 class TextClassifier(nn.Module):
     """``forward(ids (B, T), lengths (B,)) -> logits (B, C)``."""
 
-    def __init__(self, config: ClassifierConfig) -> None:
+    def __init__(self, config: ClassifierConfig, vocab_size: int, num_classes: int) -> None:
         super().__init__()
-        config.check()
+        validate(config)
+        if num_classes < 2:
+            raise InputError(f"a classifier needs at least 2 classes, got {num_classes}")
         self.config = config
+        self.vocab_size, self.num_classes = vocab_size, num_classes
         self.embedding = nn.Embedding(
-            config.vocab_size,
+            vocab_size,
             config.embedding_dim,
             padding_idx=PAD_ID,
             sparse=config.sparse_embedding,  # only the rows of a batch's words get gradients
@@ -112,23 +117,23 @@ class TextClassifier(nn.Module):
             self.embedding.weight[PAD_ID].zero_()
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        extra = {"nonlinearity": config.nonlinearity} if config.cell == "rnn" else {}
-        self.rnn = CELLS[config.cell](
+        self.rnn = recurrent_layer(
+            config.cell,
             config.embedding_dim,
             config.hidden_size,
+            config.nonlinearity,
             num_layers=config.num_layers,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             bidirectional=config.bidirectional,
             batch_first=True,
             backend=config.backend,
-            **extra,
         )
         size = config.output_size
         if config.pooling == "attention":
             self.query = nn.Parameter(torch.randn(size) / size**0.5)  # q
             self.attention = attention_lib.build(config.attention, size, size)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(size, config.num_classes)
+        self.head = nn.Linear(size, num_classes)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         pooled, _ = self.encode(ids, lengths)
@@ -171,5 +176,7 @@ class TextClassifier(nn.Module):
             self.embedding.weight[found] = vectors[found].to(self.embedding.weight.dtype)
             self.embedding.weight[PAD_ID].zero_()
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The sizes that come from the data (stored in config.json beside the options)."""
+        return {"vocab_size": self.vocab_size, "num_classes": self.num_classes}

@@ -19,58 +19,60 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit import attention as attention_lib
+from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.models.choices import ATTENTIONS, BACKENDS, CELL_NAMES, NONLINEARITIES, recurrent_layer
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 DECODERS = ("direct", "autoregressive")
 WINDOW_NORMS = ("none", "last", "mean")
 
 
 @dataclass
 class ForecasterConfig:
-    """The model's shape; stored in the run's config.json.
+    """The model's shape (``rnnkit train forecast`` options); stored in the run's config.json.
+    The sizes that come from the data (columns in and out, horizon) are passed to
+    :class:`Forecaster` itself."""
 
-    ``input_size``, ``output_size`` and ``horizon`` come from the data; ``target_inputs[j]`` is the
-    input column holding output j (used by ``window_norm`` and the autoregressive decoder's first
-    input).
-    """
-
-    input_size: int
-    output_size: int
-    horizon: int
-    target_inputs: list[int] = field(default_factory=lambda: [0])
-    cell: str = "lstm"
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-    bidirectional: bool = False
-    decoder: str = "direct"
-    attention: str = "none"
-    window_norm: str = "last"
-    nonlinearity: str = "tanh"
-    backend: str = "auto"
+    cell: str = option("lstm", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    hidden_size: int = option(64, "hidden units per layer", flag="hidden", min=1)
+    num_layers: int = option(1, "stacked recurrent layers", flag="layers", min=1)
+    dropout: float = option(
+        0.0, "dropout between recurrent layers and before the output layer", min=0, below=1
+    )
+    bidirectional: bool = option(
+        False, "bidirectional encoder (it reads the past window both ways)"
+    )
+    decoder: str = option(
+        "direct",
+        "direct (one linear map to all H steps) or autoregressive (a recurrent decoder fed its "
+        "own predictions)",
+        choices=DECODERS,
+    )
+    attention: str = option(
+        "none",
+        "attention over the encoder's states: none, dot, general, additive, scaled-dot",
+        choices=ATTENTIONS,
+    )
+    window_norm: str = option(
+        "last",
+        "last: forecast the change from each window's last value; mean: from its mean; none: "
+        "the raw window",
+        choices=WINDOW_NORMS,
+    )
+    nonlinearity: str = option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
+    backend: str = option(
+        "auto",
+        "auto (fused PyTorch kernels when they compute the same thing), reference or fused",
+        choices=BACKENDS,
+    )
 
     def check(self) -> None:
-        if self.cell not in CELLS:
-            raise InputError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.decoder not in DECODERS:
-            raise InputError(
-                f"--decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}"
-            )
-        if self.window_norm not in WINDOW_NORMS:
-            raise InputError(
-                f"--window-norm must be one of {', '.join(WINDOW_NORMS)}, got {self.window_norm!r}"
-            )
-        if self.attention != "none" and self.attention not in attention_lib.KINDS:
-            kinds = ", ".join(["none", *attention_lib.KINDS])
-            raise InputError(f"--attention must be one of {kinds}, got {self.attention!r}")
         if (
             self.attention in ("dot", "scaled-dot")
             and self.decoder == "autoregressive"
@@ -80,38 +82,49 @@ class ForecasterConfig:
                 f"--attention {self.attention} compares decoder states ({self.hidden_size}) with "
                 f"bidirectional encoder states ({2 * self.hidden_size}); use general or additive"
             )
-        for name in ("input_size", "output_size", "horizon", "hidden_size", "num_layers"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if len(self.target_inputs) != self.output_size:
-            raise InputError("target_inputs must name one input column per output")
 
 
 class Forecaster(nn.Module):
     """Recurrent encoder plus a direct or autoregressive multi-horizon output (module docstring)."""
 
-    def __init__(self, config: ForecasterConfig) -> None:
+    def __init__(
+        self,
+        config: ForecasterConfig,
+        input_size: int,
+        output_size: int,
+        horizon: int,
+        target_inputs: list[int] | None = None,
+    ) -> None:
+        """``target_inputs[j]`` is the input column holding output j (default: 0, 1, ...), used by
+        ``window_norm`` and the autoregressive decoder's first input."""
         super().__init__()
-        config.check()
+        validate(config)
+        target_inputs = list(range(output_size)) if target_inputs is None else list(target_inputs)
+        if min(input_size, output_size, horizon) <= 0 or len(target_inputs) != output_size:
+            raise ValueError(
+                f"input_size, output_size and horizon must be positive and target_inputs name one "
+                f"input column per output; got {input_size}, {output_size}, {horizon}, "
+                f"{target_inputs}"
+            )
         self.config = config
+        self.input_size, self.output_size, self.horizon = input_size, output_size, horizon
+        self.target_inputs = target_inputs
         hidden, directions = config.hidden_size, 2 if config.bidirectional else 1
-        extra = {"nonlinearity": config.nonlinearity} if config.cell == "rnn" else {}
-        self.encoder = CELLS[config.cell](
-            config.input_size,
+        self.encoder = recurrent_layer(
+            config.cell,
+            input_size,
             hidden,
+            config.nonlinearity,
             num_layers=config.num_layers,
             dropout=config.dropout,
             bidirectional=config.bidirectional,
             batch_first=True,
             backend=config.backend,
-            **extra,
         )
         summary = directions * hidden  # D*Hd
         self.dropout = nn.Dropout(config.dropout)
         self.register_buffer(
-            "target_index", torch.tensor(config.target_inputs, dtype=torch.long), persistent=False
+            "target_index", torch.tensor(target_inputs, dtype=torch.long), persistent=False
         )
         if config.decoder == "direct":
             if config.attention != "none":
@@ -119,16 +132,17 @@ class Forecaster(nn.Module):
                 summary *= 2  # [s; c]
             else:
                 self.attention = None
-            self.head = nn.Linear(summary, config.horizon * config.output_size)
+            self.head = nn.Linear(summary, horizon * output_size)
         else:
-            self.decoder = CELLS[config.cell](
-                config.output_size,
+            self.decoder = recurrent_layer(
+                config.cell,
+                output_size,
                 hidden,
+                config.nonlinearity,
                 num_layers=config.num_layers,
                 dropout=config.dropout,
                 batch_first=True,
                 backend=config.backend,
-                **extra,
             )
             # a bidirectional encoder's two final states per layer become one decoder state
             self.bridge = nn.Linear(summary, hidden) if directions == 2 else None
@@ -137,7 +151,7 @@ class Forecaster(nn.Module):
                 self.combine = nn.Linear(hidden + summary, hidden)  # W_c
             else:
                 self.attention = None
-            self.head = nn.Linear(hidden, config.output_size)
+            self.head = nn.Linear(hidden, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, L, Cin) in the scaled units -> forecasts (B, H, Cout) in the same units."""
@@ -175,7 +189,7 @@ class Forecaster(nn.Module):
             context, _ = self.attention(summary.unsqueeze(1), outputs)  # (B, 1, D*Hd)
             summary = torch.cat([summary, context.squeeze(1)], dim=-1)  # (B, 2*D*Hd)
         y = self.head(self.dropout(summary))  # (B, H*Cout)
-        return y.view(-1, self.config.horizon, self.config.output_size)  # (B, H, Cout)
+        return y.view(-1, self.horizon, self.output_size)  # (B, H, Cout)
 
     def _autoregressive(self, outputs: Tensor, state, last: Tensor) -> Tensor:
         final = self._final_states(state)  # (layers, B, D*Hd) [x2 for LSTM]
@@ -186,7 +200,7 @@ class Forecaster(nn.Module):
                 else torch.tanh(self.bridge(final))
             )  # (layers, B, Hd)
         state, previous, steps = final, last, []
-        for _ in range(self.config.horizon):
+        for _ in range(self.horizon):
             h, state = self.decoder(previous, state)  # (B, 1, Hd)
             if self.attention is not None:
                 context, _ = self.attention(h, outputs)  # (B, 1, D*Hd)
@@ -198,5 +212,12 @@ class Forecaster(nn.Module):
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    @property
+    def sizes(self) -> dict:
+        """The sizes that come from the data (stored in config.json beside the options)."""
+        return {
+            "input_size": self.input_size,
+            "output_size": self.output_size,
+            "horizon": self.horizon,
+            "target_inputs": self.target_inputs,
+        }

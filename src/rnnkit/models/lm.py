@@ -10,36 +10,58 @@ al. (2015): ``h~ = tanh(W_c [context; h])``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import attention as attention_lib
+from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.layers import GRU, LSTM, RNN
-
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+from rnnkit.models.choices import ATTENTIONS, BACKENDS, CELL_NAMES, NONLINEARITIES, recurrent_layer
 
 
 @dataclass
 class LMConfig:
-    """The model's shape; stored in the run's config.json."""
+    """The model's shape (``rnnkit train lm`` options); stored in the run's config.json. The
+    vocabulary size comes from the data and is passed to :class:`CharLM` itself."""
 
-    vocab_size: int
-    cell: str = "lstm"
-    hidden_size: int = 512
-    num_layers: int = 2
-    dropout: float = 0.2
-    embedding_dim: int = 0  # 0: one-hot inputs, as in the seed
-    sparse_embedding: bool = False
-    attention: str = "none"
-    attention_window: int = 64
-    tie_weights: bool = False
-    bidirectional: bool = False
-    nonlinearity: str = "tanh"
-    backend: str = "auto"
+    cell: str = option("lstm", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    hidden_size: int = option(512, "hidden units per layer", flag="hidden", min=1)
+    num_layers: int = option(2, "stacked recurrent layers", flag="layers", min=1)
+    dropout: float = option(
+        0.2, "dropout between layers and before the output layer", min=0, below=1
+    )
+    embedding_dim: int = option(
+        0, "embedding size; 0 feeds one-hot characters (as the seed does)", min=0
+    )
+    sparse_embedding: bool = option(
+        False, "sparse embedding gradients (use with --optimizer sparseadam)"
+    )
+    attention: str = option(
+        "none",
+        "causal attention over the layer's own past states: none, dot, general, additive, "
+        "scaled-dot",
+        choices=ATTENTIONS,
+    )
+    attention_window: int = option(
+        64, "how many past states (including the current one) attention sees", min=1
+    )
+    tie_weights: bool = option(
+        False, "share the embedding and output weights (needs --embedding-dim = --hidden)"
+    )
+    bidirectional: bool = option(
+        False,
+        "bidirectional layers (refused for language models, which must not see the future)",
+    )
+    nonlinearity: str = option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
+    backend: str = option(
+        "auto",
+        "auto (fused PyTorch kernels when they compute the same thing), reference (rnnkit's "
+        "cells in a Python loop) or fused",
+        choices=BACKENDS,
+    )
 
     def check(self) -> None:
         if self.bidirectional:
@@ -48,11 +70,6 @@ class LMConfig:
                 "from its end, so at position t it has already seen character t+1, the one the "
                 "model must predict; drop --bidirectional"
             )
-        if self.cell not in CELLS:
-            raise InputError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.attention != "none" and self.attention not in attention_lib.KINDS:
-            kinds = ", ".join(["none", *attention_lib.KINDS])
-            raise InputError(f"--attention must be one of {kinds}, got {self.attention!r}")
         if self.tie_weights and self.embedding_dim != self.hidden_size:
             raise InputError(
                 f"--tie-weights needs --embedding-dim equal to --hidden ({self.hidden_size}), "
@@ -60,9 +77,6 @@ class LMConfig:
             )
         if self.sparse_embedding and self.embedding_dim <= 0:
             raise InputError("--sparse-embedding needs an embedding (--embedding-dim > 0)")
-        for name in ("vocab_size", "hidden_size", "num_layers", "attention_window"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 class CharLM(nn.Module):
@@ -72,11 +86,14 @@ class CharLM(nn.Module):
     attention, the last W hidden states (B, M, H); ``None`` starts fresh.
     """
 
-    def __init__(self, config: LMConfig) -> None:
+    def __init__(self, config: LMConfig, vocab_size: int) -> None:
         super().__init__()
-        config.check()
+        validate(config)
+        if vocab_size <= 0:
+            raise ValueError(f"vocab_size must be positive, got {vocab_size}")
         self.config = config
-        vocab, hidden = config.vocab_size, config.hidden_size
+        self.vocab_size = vocab_size
+        vocab, hidden = vocab_size, config.hidden_size
         if config.embedding_dim > 0:
             self.embedding = nn.Embedding(
                 vocab, config.embedding_dim, sparse=config.sparse_embedding
@@ -85,15 +102,15 @@ class CharLM(nn.Module):
         else:
             self.embedding = None
             input_size = vocab
-        extra = {"nonlinearity": config.nonlinearity} if config.cell == "rnn" else {}
-        self.rnn = CELLS[config.cell](
+        self.rnn = recurrent_layer(
+            config.cell,
             input_size,
             hidden,
+            config.nonlinearity,
             num_layers=config.num_layers,
             dropout=config.dropout,
             batch_first=True,
             backend=config.backend,
-            **extra,
         )
         self.dropout = nn.Dropout(config.dropout)
         if config.attention != "none":
@@ -107,7 +124,7 @@ class CharLM(nn.Module):
 
     def embed(self, ids: Tensor) -> Tensor:
         if self.embedding is None:
-            return F.one_hot(ids, self.config.vocab_size).float()  # (B, T, V)
+            return F.one_hot(ids, self.vocab_size).float()  # (B, T, V)
         return self.embedding(ids)  # (B, T, E)
 
     def forward(self, ids: Tensor, state=None) -> tuple[Tensor, tuple]:
@@ -134,7 +151,7 @@ class CharLM(nn.Module):
     @torch.inference_mode()
     def input_table(self) -> Tensor:
         """Layer 0's input projection of every character (V, G*H): a lookup replaces a matmul."""
-        ids = torch.arange(self.config.vocab_size, device=self.head.weight.device)
+        ids = torch.arange(self.vocab_size, device=self.head.weight.device)
         return self.rnn.project_input(self.embed(ids.unsqueeze(0))[0])
 
     def step(self, ids: Tensor, state=None, table: Tensor | None = None) -> tuple[Tensor, tuple]:
@@ -163,5 +180,7 @@ class CharLM(nn.Module):
         )
         return rnn_state, None if memory is None else memory.detach()
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The sizes that come from the data (stored in config.json beside the options)."""
+        return {"vocab_size": self.vocab_size}

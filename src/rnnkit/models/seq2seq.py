@@ -24,54 +24,59 @@ so temperature, top-k and top-p sampling come from the one sampler.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit import attention as attention_lib
 from rnnkit import sampling
-from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.models.choices import ATTENTIONS, BACKENDS, CELL_NAMES, CELLS, LAYERS
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
-
-LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
-ATTENTION = ("none", *attention_lib.KINDS)
 
 
 @dataclass
 class Seq2SeqConfig:
-    """The model's shape; stored in the run's config.json."""
+    """The model's shape (``rnnkit train translate`` options); stored in the run's config.json.
+    The vocabulary sizes come from the tokenizers and are passed to :class:`Seq2Seq` itself."""
 
-    src_vocab_size: int
-    tgt_vocab_size: int
-    cell: str = "gru"
-    attention: str = "additive"
-    embedding_dim: int = 256
-    hidden_size: int = 512  # decoder units; each encoder direction has hidden_size // 2
-    num_layers: int = 1  # encoder layers
-    dropout: float = 0.3
-    backend: str = "auto"
+    cell: str = option("gru", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    attention: str = option(
+        "additive",
+        "decoder attention over the encoder states: none (final encoder state only, a "
+        "baseline), dot, general, additive (Bahdanau), scaled-dot",
+        choices=ATTENTIONS,
+    )
+    embedding_dim: int = option(256, "source and target embedding size", min=1)
+    hidden_size: int = option(
+        512,
+        "decoder units; each direction of the bidirectional encoder has half (positive and even)",
+        flag="hidden",
+        min=2,
+    )
+    num_layers: int = option(
+        1, "stacked encoder layers (the decoder has one)", flag="layers", min=1
+    )
+    dropout: float = option(
+        0.3,
+        "dropout on embeddings, encoder states and before the output layer",
+        min=0,
+        below=1,
+    )
+    backend: str = option(
+        "auto",
+        "auto (fused PyTorch kernels when they compute the same thing), reference or fused",
+        choices=BACKENDS,
+    )
 
     def check(self) -> None:
-        if self.cell not in LAYERS:
-            raise InputError(f"--cell must be one of {', '.join(LAYERS)}, got {self.cell!r}")
-        if self.attention not in ATTENTION:
+        if self.hidden_size % 2:
             raise InputError(
-                f"--attention must be one of {', '.join(ATTENTION)}, got {self.attention!r}"
+                "--hidden must be positive and even (each encoder direction gets half), "
+                f"got {self.hidden_size}"
             )
-        for name in ("src_vocab_size", "tgt_vocab_size", "embedding_dim", "num_layers"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.hidden_size < 2 or self.hidden_size % 2:
-            raise InputError(
-                f"--hidden must be even (each encoder direction gets half), got {self.hidden_size}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -103,13 +108,14 @@ def select_rows(state, index: Tensor):
 class Seq2Seq(nn.Module):
     """``forward(source (B, S), source_lengths (B,), target_in (B, T)) -> logits (B, T, V)``."""
 
-    def __init__(self, config: Seq2SeqConfig) -> None:
+    def __init__(self, config: Seq2SeqConfig, src_vocab_size: int, tgt_vocab_size: int) -> None:
         super().__init__()
-        config.check()
+        validate(config)
         self.config = config
+        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
         embedding, hidden = config.embedding_dim, config.hidden_size
-        self.source_embedding = nn.Embedding(config.src_vocab_size, embedding, padding_idx=PAD_ID)
-        self.target_embedding = nn.Embedding(config.tgt_vocab_size, embedding, padding_idx=PAD_ID)
+        self.source_embedding = nn.Embedding(src_vocab_size, embedding, padding_idx=PAD_ID)
+        self.target_embedding = nn.Embedding(tgt_vocab_size, embedding, padding_idx=PAD_ID)
         self.encoder = LAYERS[config.cell](
             embedding,
             hidden // 2,
@@ -128,11 +134,13 @@ class Seq2Seq(nn.Module):
             else attention_lib.build(config.attention, hidden, hidden)
         )
         self.combine = nn.Linear(2 * hidden, hidden)  # W_c
-        self.output = nn.Linear(hidden, config.tgt_vocab_size)  # W_o
+        self.output = nn.Linear(hidden, tgt_vocab_size)  # W_o
         self.dropout = nn.Dropout(config.dropout)
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The sizes that come from the data (stored in config.json beside the options)."""
+        return {"src_vocab_size": self.src_vocab_size, "tgt_vocab_size": self.tgt_vocab_size}
 
     # --- encoder ---------------------------------------------------------------------------------
     def encode(self, source: Tensor, source_lengths: Tensor) -> Memory:
@@ -319,7 +327,7 @@ def beam_search(
         raise InputError(f"--beam must be >= 1, got {beam_size}")
     model.eval()
     batch, beams = source.shape[0], beam_size
-    vocab = model.config.tgt_vocab_size
+    vocab = model.tgt_vocab_size
     limits = max_lengths(source_lengths, max_length_ratio, max_length_offset)  # (B,)
     memory = model.encode(source, source_lengths).repeat(beams)  # rows b*K + k
     state = model.initial_state(memory)
@@ -372,8 +380,3 @@ def _gather_beams(tensor: Tensor, origin: Tensor) -> Tensor:
         -1, -1, *tensor.shape[2:]
     )
     return tensor.gather(1, index)
-
-
-def perplexity(loss: float) -> float:
-    """exp(loss), capped to stay finite."""
-    return math.exp(min(loss, 700.0))

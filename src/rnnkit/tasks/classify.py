@@ -13,13 +13,14 @@ masked pooling make the padding invisible.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.config import option
 from rnnkit.data import epoch_generator
 from rnnkit.data.labeled import (
     LabeledTexts,
@@ -29,9 +30,14 @@ from rnnkit.data.labeled import (
     read_labeled,
     stratified_split,
 )
+from rnnkit.data.tokenize import KINDS as TOKENIZERS
 from rnnkit.data.tokenize import Tokenizer, Vocab
 from rnnkit.errors import InputError
-from rnnkit.models.classifier import TextClassifier
+from rnnkit.io import read_json, write_json
+from rnnkit.models.classifier import ClassifierConfig, TextClassifier
+from rnnkit.plots import plot_confusion
+from rnnkit.tasks.spec import Built, TaskSpec
+from rnnkit.training.run import load_best_weights, load_run
 
 EVAL_BATCH = 256  # texts per forward pass when predicting
 
@@ -49,34 +55,59 @@ NAMED = {
 class ClassifyData:
     """Where the labelled texts come from and how they become batches; stored in config.json."""
 
-    data: str = "sst2"
-    valid: str | None = None
-    test: str | None = None
-    text_column: str | None = None
-    label_column: str | None = None
-    header: str = "auto"
-    delimiter: str = "auto"
-    tokenizer: str = "word"
-    lowercase: bool = True
-    min_freq: int = 1
-    max_vocab: int | None = None
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    split_seed: int = 0
-    batch_size: int = 32
-    embeddings: str | None = None
+    data: str = option(
+        "sst2", "sst2, sms_spam, or a TSV/CSV training file with a label and a text column"
+    )
+    valid: str | None = option(
+        None,
+        "validation file (same format as --data)",
+        none="a stratified share of --data",
+    )
+    test: str | None = option(
+        None, "test file for rnnkit evaluate", none="a stratified share of --data"
+    )
+    text_column: str | None = option(
+        None, "the text column: 0-based index or header name", none="guessed"
+    )
+    label_column: str | None = option(
+        None, "the label column: 0-based index or header name", none="guessed"
+    )
+    header: str = option(
+        "auto", "whether the first row is a header: auto, yes or no", choices=("auto", "yes", "no")
+    )
+    delimiter: str = option(
+        "auto", "field separator: auto (by extension), tab, comma, semicolon, pipe or a character"
+    )
+    tokenizer: str = option(
+        "word",
+        "word (lowercased words and punctuation; SST's -lrb-/-rrb- undone) or char",
+        choices=TOKENIZERS,
+    )
+    lowercase: bool = option(True, "lowercase the text before tokenizing")
+    min_freq: int = option(1, "words seen fewer times in training become <unk>", min=1)
+    max_vocab: int | None = option(
+        None, "keep at most this many of the most frequent words", min=1, none="all"
+    )
+    valid_fraction: float = option(
+        0.1,
+        "share of each class held out for validation when --valid is not given",
+        above=0,
+        below=0.5,
+    )
+    test_fraction: float = option(
+        0.1,
+        "share of each class held out for testing when --test is not given",
+        above=0,
+        below=0.5,
+    )
+    split_seed: int = option(0, "seed of the stratified split (kept fixed across training seeds)")
+    batch_size: int = option(32, "texts per batch", min=1)
+    embeddings: str | None = option(
+        None, "a GloVe-format text file of word vectors to start the embedding from"
+    )
 
     def check(self) -> None:
-        """Raise InputError for impossible options."""
-        Tokenizer(self.tokenizer, self.lowercase)
-        if self.batch_size <= 0:
-            raise InputError(f"--batch-size must be positive, got {self.batch_size}")
-        if self.min_freq < 1:
-            raise InputError(f"--min-freq must be >= 1, got {self.min_freq}")
-        for name in ("valid_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0.0 < value < 0.5:
-                raise InputError(f"--{name.replace('_', '-')} must be in (0, 0.5), got {value}")
+        """Raise InputError for contradictory options."""
         if self.data in NAMED and (self.valid or self.test):
             raise InputError(
                 f"--data {self.data} is a named dataset with its own split; --valid and --test "
@@ -276,7 +307,7 @@ def predict(
     was_training = model.training
     model.eval()
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    probabilities = torch.empty(len(sequences), model.config.num_classes)
+    probabilities = torch.empty(len(sequences), model.num_classes)
     weights: list[list[float]] = [[] for _ in sequences]
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
@@ -321,3 +352,144 @@ def scores(
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }
+
+
+VOCAB, SPLIT = "vocab.json", "split.json"
+
+
+@dataclass
+class LoadedClassifier:
+    """A trained classifier with its tokenizer, vocabulary and configuration."""
+
+    model: TextClassifier
+    vocab: Vocab
+    tokenizer: Tokenizer
+    config: dict
+
+    def display(self, label: str) -> str:
+        """A class as the user knows it (``positive`` for SST-2's ``1``)."""
+        return self.config.get("label_names", {}).get(label, label)
+
+
+class ClassifySpec(TaskSpec):
+    """``rnnkit train classify``: labelled texts, a (bidirectional) recurrent classifier."""
+
+    name = "classify"
+    help = "text classifier (sentiment, spam, any labels)"
+    description = "Train a (bidirectional) RNN, LSTM or GRU text classifier on labelled texts."
+    sections = {"data": ClassifyData, "model": ClassifierConfig}
+    train_defaults = {"epochs": 10.0, "eval_every": 100, "lr": 1e-3}
+    unit = "nats"
+
+    def build(self, config, run: Path, resume: bool) -> Built:
+        from rnnkit.data.tokenize import read_word_vectors
+
+        data, model_config = config["data"], config["model"]
+        vectors, note = None, ""
+        if resume:
+            stored = load_run(run, self.name)
+            vocab, _ = Vocab.load(run / VOCAB)
+            split = read_json(run / SPLIT, "stored split") if stored.get("split") else None
+            prepared = prepare(data, split, vocab, stored["classes"])
+        else:
+            prepared = prepare(data)
+            if data.embeddings:
+                vectors, found = read_word_vectors(data.embeddings, prepared.vocab)
+                if model_config.embedding_dim not in (vectors.shape[1], 300):
+                    raise InputError(
+                        f"{data.embeddings}: the vectors have {vectors.shape[1]} dimensions but "
+                        f"--embedding-dim is {model_config.embedding_dim}; drop --embedding-dim"
+                    )
+                model_config.embedding_dim = vectors.shape[1]
+                note = (
+                    f"; {data.embeddings}: vectors for {int(found.sum()):,} of "
+                    f"{len(prepared.vocab) - 2:,} words, the others start random"
+                )
+        model = TextClassifier(model_config, len(prepared.vocab), len(prepared.classes))
+        if vectors is not None:
+            model.load_word_vectors(vectors, found)
+        task = ClassificationTask.from_prepared(
+            model, prepared, data.batch_size, config["train"].seed
+        )
+
+        def save(out: Path) -> None:
+            prepared.vocab.save(out / VOCAB, prepared.tokenizer)
+            if prepared.split is not None:
+                write_json(out / SPLIT, prepared.split)
+
+        params = sum(p.numel() for p in model.parameters())
+        sizes = f"{len(prepared.train)}/{len(prepared.valid)}/{len(prepared.test)}"
+        return Built(
+            task,
+            model,
+            f"{params:,} parameters, vocabulary {len(prepared.vocab):,}, "
+            f"{len(prepared.classes)} classes, train/valid/test {sizes}, "
+            f"{task.steps_per_epoch} steps per epoch{note}",
+            record={
+                "classes": prepared.classes,
+                "label_names": prepared.label_names,
+                "split": prepared.split is not None,
+            },
+            save=save,
+        )
+
+    def load(self, run) -> LoadedClassifier:
+        config = load_run(run, self.name)
+        vocab, tokenizer = Vocab.load(Path(run) / VOCAB)
+        if tokenizer is None:
+            data = config["data"]
+            tokenizer = Tokenizer(data.get("tokenizer", "word"), data.get("lowercase", True))
+        sections = self.from_stored(config, str(Path(run) / "config.json"))
+        sizes = config.get("sizes") or {
+            "vocab_size": len(vocab),
+            "num_classes": len(config["classes"]),
+        }
+        model = TextClassifier(sections["model"], sizes["vocab_size"], sizes["num_classes"])
+        load_best_weights(run, model)
+        model.eval()
+        return LoadedClassifier(model, vocab, tokenizer, config)
+
+    def evaluate(self, run, data: str | None = None) -> dict:
+        from rnnkit.data import registry
+
+        run = Path(run)
+        loaded = self.load(run)
+        config, classes = loaded.config, loaded.config["classes"]
+        stored = self.from_stored(config, str(run / "config.json"))["data"]
+        result: dict = {}
+        if data and not registry.is_registered(data):
+            parts = {"test": _read(data, stored)}
+        else:
+            if data:
+                stored = ClassifyData(
+                    **{**asdict(stored), "data": data, "valid": None, "test": None}
+                )
+            split = None
+            if config.get("split") and not data:
+                split = read_json(run / SPLIT, "stored split")
+            prepared = prepare(stored, split, loaded.vocab, classes)
+            parts = {"test": prepared.test, "valid": prepared.valid}
+        for name, part in parts.items():
+            ids = encode_texts(part, loaded.tokenizer, loaded.vocab)
+            probabilities, _ = predict(loaded.model, ids)
+            metrics = scores(probabilities, encode_labels(part, classes), classes)
+            if name == "valid":
+                result["valid"] = {"examples": len(part)}
+                result["valid"].update({k: metrics[k] for k in ("loss", "accuracy", "macro_f1")})
+                continue
+            result = {
+                "data": data or stored.data,
+                "part": "all rows of --data" if len(parts) == 1 else "test",
+                "examples": len(part),
+                **metrics,
+                "classes": classes,
+                "label_names": config.get("label_names", {}),
+                **result,
+            }
+        write_json(run / "eval.json", result)
+        names = [loaded.display(c) for c in classes]
+        plot_confusion(result["confusion"], names, run / "confusion.png", f"{result['data']}: test")
+        return result
+
+
+SPEC = ClassifySpec()

@@ -26,13 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.config import option
 from rnnkit.data import epoch_generator
-from rnnkit.data.scalers import SCALERS, Scaler, build_scaler, select
+from rnnkit.data.scalers import SCALERS, Scaler, build_scaler, scaler_from_dict, select
 from rnnkit.data.series import FILLS, Series, load_series
 from rnnkit.data.windows import Split, Windows, fraction_split, informer_split, parse_fractions
 from rnnkit.errors import InputError
+from rnnkit.io import read_json, write_json
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.plots import pyplot, save
+from rnnkit.tasks.spec import Built, TaskSpec
+from rnnkit.training.run import load_best_weights, load_run
 
 FEATURES = ("S", "M", "MS")
 EVAL_BATCH = 512
@@ -42,31 +46,47 @@ EVAL_BATCH = 512
 class ForecastData:
     """Which series, which columns, how it is split, scaled and cut; stored in config.json."""
 
-    data: str = "synthetic:sine"
-    time_column: str = "auto"
-    target: str = ""  # empty: the last numeric column
-    features: str = "S"
-    lookback: int = 96
-    horizon: int = 24
-    split: str = "auto"
-    scaler: str = "standard"
-    fill: str = "none"
-    season: int = 0  # 0: from the data's frequency
-    batch_size: int = 32
+    data: str = option(
+        "synthetic:sine",
+        "a CSV file, or a named dataset: ett:ETTh1, ett:ETTh2, ett:ETTm1, airline, "
+        "univariate:NAME (daily-min-temperatures, monthly-sunspots, ...), synthetic:sine",
+    )
+    time_column: str = option(
+        "auto",
+        "the timestamp column: a name, auto (the first column when it is called date, time, "
+        "month, ...) or none",
+    )
+    target: str = option("", "the column to forecast (empty: the last numeric column)")
+    features: str = option(
+        "S",
+        "S: the target alone; M: all numeric columns in and out; MS: all columns in, the "
+        "target out",
+        choices=FEATURES,
+    )
+    lookback: int = option(96, "past steps the model reads (L)", min=1)
+    horizon: int = option(24, "future steps it forecasts (H)", min=1)
+    split: str = option(
+        "auto",
+        "auto (Informer's borders for ETT, else 0.7,0.1,0.2), informer, or fractions "
+        "train,validation,test in time order",
+    )
+    scaler: str = option(
+        "standard", "standard, minmax or none; fitted on the training rows only", choices=SCALERS
+    )
+    fill: str = option(
+        "none",
+        "missing values and timestamp gaps: none (an error), interpolate or ffill",
+        choices=FILLS,
+    )
+    season: int = option(
+        0,
+        "seasonal period in steps for the seasonal-naive baseline (0: from the frequency, 24 "
+        "for hourly data)",
+        min=0,
+    )
+    batch_size: int = option(32, "windows per batch", min=1)
 
     def check(self) -> None:
-        if self.features not in FEATURES:
-            raise InputError(f"--features must be S, M or MS, got {self.features!r}")
-        if self.scaler not in SCALERS:
-            raise InputError(f"--scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
-        if self.fill not in FILLS:
-            raise InputError(f"--fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
-        for name in ("lookback", "horizon", "batch_size"):
-            if getattr(self, name) <= 0:
-                flag = name.replace("_", "-")
-                raise InputError(f"--{flag} must be positive, got {getattr(self, name)}")
-        if self.season < 0:
-            raise InputError(f"--season must be >= 0 (0: from the frequency), got {self.season}")
         if self.split not in ("auto", "informer"):
             parse_fractions(self.split)
 
@@ -191,17 +211,10 @@ def prepare(
     )
 
 
-def build_model(prepared: Prepared, model_options: dict, horizon: int) -> Forecaster:
-    """A forecaster sized for ``prepared``'s columns; ``model_options`` are the shape fields."""
+def build_model(prepared: Prepared, config: ForecasterConfig, horizon: int) -> Forecaster:
+    """A forecaster sized for ``prepared``'s columns."""
     target_inputs = [prepared.inputs.index(t) for t in prepared.targets]
-    config = ForecasterConfig(
-        input_size=len(prepared.inputs),
-        output_size=len(prepared.targets),
-        horizon=horizon,
-        target_inputs=target_inputs,
-        **model_options,
-    )
-    return Forecaster(config)
+    return Forecaster(config, len(prepared.inputs), len(prepared.targets), horizon, target_inputs)
 
 
 class ForecastTask:
@@ -231,13 +244,18 @@ class ForecastTask:
         return F.mse_loss(prediction.float(), y), None, y.shape[0]
 
     def evaluate(self) -> dict[str, float]:
-        windows = self.prepared.windows("valid")
-        prediction = predict(self.model, windows)
-        _, y = windows[:]
-        return {
-            "loss": float(F.mse_loss(prediction, y)),
-            "mae": float((prediction - y).abs().mean()),
-        }
+        return validation_metrics(self.model, self.prepared)
+
+
+def validation_metrics(model: Forecaster, prepared: Prepared) -> dict[str, float]:
+    """The validation loss (MSE, scaled) and MAE: what training selects the best weights by."""
+    windows = prepared.windows("valid")
+    prediction = predict(model, windows)
+    _, y = windows[:]
+    return {
+        "loss": float(F.mse_loss(prediction, y)),
+        "mae": float((prediction - y).abs().mean()),
+    }
 
 
 @torch.no_grad()
@@ -352,3 +370,140 @@ def forecast_next(
     with torch.no_grad():
         y = model(scaled[:, inputs].unsqueeze(0))[0].double()  # (H, Cout)
     return select(scaler, targets).inverse_transform(y).numpy()
+
+
+SCALER = "scaler.json"
+
+
+def series_record(prepared: Prepared, parameters: int) -> dict:
+    """What a run must remember about its series to read new data the same way."""
+    series = prepared.series
+    start, end = prepared.split.train
+    return {
+        "columns": series.columns,
+        "inputs": [series.columns[i] for i in prepared.inputs],
+        "targets": prepared.target_names,
+        "time_column": series.time_column,
+        "time_format": series.time_format,
+        "frequency": series.frequency.to_dict() if series.frequency else None,
+        "season": prepared.season,
+        "rows": len(series),
+        "split": prepared.split.to_dict(),
+        "train_mean": series.values[start:end].mean(axis=0).tolist(),
+        "parameters": parameters,
+    }
+
+
+def stored_split(info: dict) -> Split:
+    """The split a run recorded in its ``series`` section."""
+    split = info["split"]
+    return Split(
+        tuple(split["train"]),
+        tuple(split["valid"]) if split["valid"] else None,
+        tuple(split["test"]),
+        split["kind"],
+    )
+
+
+@dataclass
+class LoadedForecaster:
+    """A trained forecaster with its scaler and configuration."""
+
+    model: Forecaster
+    scaler: Scaler
+    config: dict
+
+    @property
+    def data(self) -> ForecastData:
+        return ForecastData(**self.config["data"])
+
+    def read_like_run(self, path: str) -> Series:
+        """Read a CSV with the run's columns, time column and fill policy."""
+        info = self.config["series"]
+        return load_series(path, info["time_column"] or "none", info["columns"], self.data.fill)
+
+    def prepared(self, data_path: str | None = None) -> tuple[Prepared, str]:
+        """The run's own split of its data, or the whole of ``data_path`` as test data."""
+        data, info = self.data, self.config["series"]
+        if data_path is None:
+            series = load_series(data.data, data.time_column, info["columns"], data.fill)
+            return prepare(series, data, self.scaler, stored_split(info)), data.data
+        series = self.read_like_run(data_path)
+        whole = Split((0, 0), None, (0, len(series)), "file")
+        prepared = prepare(series, data, self.scaler, whole, info["train_mean"])
+        return prepared, data_path
+
+
+class ForecastSpec(TaskSpec):
+    """``rnnkit train forecast``: the next H values of a series from its last L."""
+
+    name = "forecast"
+    help = "time-series forecasting"
+    description = (
+        "Train an RNN, LSTM or GRU to forecast the next --horizon values of a series from the "
+        "last --lookback ones."
+    )
+    sections = {"data": ForecastData, "model": ForecasterConfig}
+    train_defaults = {"time_budget": 600.0, "epochs": 30.0, "early_stopping": 5, "lr": 1e-3}
+    unit = "MSE (scaled)"
+
+    def build(self, config, run: Path, resume: bool) -> Built:
+        data = config["data"]
+        series = read_columns(data)
+        if resume:  # the scaler and split are the run's, not refitted on today's file
+            stored = load_run(run, self.name)
+            scaler = scaler_from_dict(read_json(run / SCALER, "scaler"))
+            prepared = prepare(series, data, scaler, stored_split(stored["series"]))
+        else:
+            prepared = prepare(series, data)
+        model = build_model(prepared, config["model"], data.horizon)
+        task = ForecastTask(model, prepared, data.batch_size, seed=config["train"].seed)
+        parameters = model.parameter_count()
+        valid = "training windows (no validation part)" if prepared.valid is None else "validation"
+        return Built(
+            task,
+            model,
+            f"{model.config.cell} {parameters:,} parameters; {len(prepared.train)} training "
+            f"windows, validation on {valid} ({len(prepared.windows('valid'))}), "
+            f"{len(prepared.test)} test windows; {task.steps_per_epoch} steps per epoch",
+            record={"series": series_record(prepared, parameters)},
+            save=lambda out: write_json(out / SCALER, prepared.scaler.to_dict()),
+        )
+
+    def load(self, run) -> LoadedForecaster:
+        config = load_run(run, self.name)
+        sections = self.from_stored(config, str(Path(run) / "config.json"))
+        sizes = config.get("sizes") or config["model"]
+        model = Forecaster(
+            sections["model"],
+            sizes["input_size"],
+            sizes["output_size"],
+            sizes["horizon"],
+            sizes["target_inputs"],
+        )
+        load_best_weights(run, model)
+        model.eval()
+        scaler = scaler_from_dict(read_json(Path(run) / SCALER, "scaler"))
+        return LoadedForecaster(model, scaler, config)
+
+    def evaluate(self, run, data: str | None = None) -> dict:
+        loaded = self.load(run)
+        prepared, source = loaded.prepared(data)
+        stored = loaded.data
+        result = {
+            "data": source,
+            "features": stored.features,
+            "targets": prepared.target_names,
+            "lookback": stored.lookback,
+            "horizon": stored.horizon,
+            "parameters": loaded.config["series"]["parameters"],
+            **evaluate_windows(loaded.model, prepared, "test"),
+        }
+        if data is None:
+            result["valid"] = validation_metrics(loaded.model, prepared)
+        write_json(Path(run) / "eval.json", result)
+        plot_forecasts(loaded.model, prepared, Path(run) / "forecast.png")
+        return result
+
+
+SPEC = ForecastSpec()

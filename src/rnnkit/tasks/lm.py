@@ -16,9 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit import sampling
-from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches, split_text
+from rnnkit.config import option
+from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches, read_text, split_text
 from rnnkit.errors import InputError
+from rnnkit.io import write_json
 from rnnkit.models.lm import CharLM, LMConfig
+from rnnkit.tasks.spec import Built, TaskSpec
+from rnnkit.training.run import load_best_weights, load_run
 
 EVAL_CHUNK = 1024  # characters per forward pass when scoring a long stream
 
@@ -27,20 +31,21 @@ EVAL_CHUNK = 1024  # characters per forward pass when scoring a long stream
 class LMData:
     """Where the text comes from and how it is cut into batches; stored in config.json."""
 
-    data: str = "tinyshakespeare"
-    valid_fraction: float = 0.1
-    batch_size: int = 64
-    seq_len: int = 128
-    batching: str = "stream"  # stream: contiguous streams, state carried; window: the seed's way
-
-    def check(self) -> None:
-        if self.batching not in ("stream", "window"):
-            raise InputError(f"--batching must be stream or window, got {self.batching!r}")
-        if self.batch_size <= 0 or self.seq_len <= 0:
-            raise InputError(
-                f"--batch-size and --seq-len must be positive, got {self.batch_size} and "
-                f"{self.seq_len}"
-            )
+    data: str = option(
+        "tinyshakespeare",
+        "a registered dataset name (tinyshakespeare) or a path to a UTF-8 text file",
+    )
+    valid_fraction: float = option(
+        0.1, "the last fraction of the text held out for validation", above=0, below=1
+    )
+    batch_size: int = option(64, "sequences per batch", min=1)
+    seq_len: int = option(128, "characters per chunk of truncated BPTT", min=1)
+    batching: str = option(
+        "stream",
+        "stream: B contiguous streams with the state carried between chunks; window: shuffled "
+        "random windows, each from a fresh state (the seed's way)",
+        choices=("stream", "window"),
+    )
 
 
 def resolve_text(data: str) -> Path:
@@ -73,7 +78,6 @@ class LanguageModelTask:
         data: LMData,
         seed: int = 0,
     ) -> None:
-        data.check()
         self.model = model
         self.vocab = vocab
         self.valid_ids = valid_ids
@@ -84,17 +88,24 @@ class LanguageModelTask:
         self.carries_state = data.batching == "stream"
 
     @classmethod
-    def from_text(cls, text: str, model_config: dict, data: LMData, seed: int = 0):
-        """Build vocabulary, split and model from a training text."""
+    def from_text(
+        cls,
+        text: str,
+        model_config: LMConfig | dict,
+        data: LMData,
+        seed: int = 0,
+        vocab: CharVocab | None = None,
+    ) -> LanguageModelTask:
+        """Split a text, build its vocabulary (unless a run's is given) and the model."""
+        if isinstance(model_config, dict):
+            model_config = LMConfig(**model_config)
         train_text, valid_text = split_text(text, data.valid_fraction)
         if len(valid_text) < 2:
             raise InputError(f"the validation split of {data.data} is empty; use a longer text")
-        vocab = CharVocab.from_text(train_text)
-        missing = set(valid_text) - set(vocab.chars)
-        if missing:  # rare characters that only occur in the validation split
-            vocab = CharVocab.from_text(train_text + "".join(sorted(missing)))
-        model = CharLM(LMConfig(vocab_size=len(vocab), **model_config))
-        return cls(model, vocab, vocab.encode(train_text), vocab.encode(valid_text), data, seed)
+        vocab = vocab or build_vocab(train_text, valid_text)
+        model = CharLM(model_config, len(vocab))
+        train_ids = vocab.encode(train_text, what=data.data)
+        return cls(model, vocab, train_ids, vocab.encode(valid_text, what=data.data), data, seed)
 
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor]:
         return self.batches(epoch, index)
@@ -152,3 +163,91 @@ def generate(
         token = sampling.sample(last, temperature, top_k, top_p, generator)  # (1,)
         yield vocab.chars[int(token)]
         last, state = model.step(token, state, table)
+
+
+VOCAB = "vocab.json"
+
+
+def read_corpus(data: str) -> str:
+    """The text of a registered dataset or a file."""
+    return read_text(resolve_text(data))
+
+
+def build_vocab(train_text: str, valid_text: str) -> CharVocab:
+    """The characters of the training text, plus rare ones that only occur in validation."""
+    vocab = CharVocab.from_text(train_text)
+    missing = set(valid_text) - set(vocab.chars)
+    if missing:
+        vocab = CharVocab.from_text(train_text + "".join(sorted(missing)))
+    return vocab
+
+
+@dataclass
+class LoadedLM:
+    """A trained language model with its vocabulary and configuration."""
+
+    model: CharLM
+    vocab: CharVocab
+    config: dict
+
+
+class LMSpec(TaskSpec):
+    """``rnnkit train lm``: next-character prediction with truncated BPTT."""
+
+    name = "lm"
+    help = "character-level language model"
+    description = "Train a character-level language model (RNN, LSTM or GRU) on a text."
+    sections = {"data": LMData, "model": LMConfig}
+    train_defaults = {
+        "time_budget": 600.0,
+        "eval_every": 500,
+        "schedule": "cosine",
+        "warmup_steps": 100,
+    }
+    unit = "nats/char"
+
+    def build(self, config, run: Path, resume: bool) -> Built:
+        data = config["data"]
+        vocab = CharVocab.load(run / VOCAB) if resume else None  # a run's vocabulary is frozen
+        task = LanguageModelTask.from_text(
+            read_corpus(data.data), config["model"], data, config["train"].seed, vocab
+        )
+        model, vocab = task.model, task.vocab
+        params = sum(p.numel() for p in model.parameters())
+        return Built(
+            task,
+            model,
+            f"{params:,} parameters, vocabulary {len(vocab)}, {task.steps_per_epoch} steps per "
+            "epoch",
+            save=lambda out: vocab.save(out / VOCAB),
+        )
+
+    def load(self, run) -> LoadedLM:
+        config = load_run(run, self.name)
+        vocab = CharVocab.load(Path(run) / VOCAB)
+        sections = self.from_stored(config, str(Path(run) / "config.json"))
+        model = CharLM(sections["model"], len(vocab))
+        load_best_weights(run, model)
+        model.eval()
+        return LoadedLM(model, vocab, config)
+
+    def evaluate(self, run, data: str | None = None) -> dict:
+        loaded = self.load(run)
+        if data:
+            text, source = read_text(data), str(data)
+        else:
+            stored = self.from_stored(loaded.config, str(run))["data"]
+            _, text = split_text(read_corpus(stored.data), stored.valid_fraction)
+            source = f"{stored.data} (validation split, last {stored.valid_fraction:.0%})"
+        ids = loaded.vocab.encode(text, what=source)
+        if len(ids) < 2:
+            raise InputError(f"{source}: needs at least 2 characters to score")
+        metrics = bits(stream_loss(loaded.model, ids))
+        result = {"data": source, "characters": len(ids) - 1, **metrics}
+        if not data:
+            result["valid"] = metrics  # the validation split is what a char LM is scored on
+        write_json(Path(run) / "eval.json", result)
+        return result
+
+
+SPEC = LMSpec()

@@ -20,11 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.config import option, validate
 from rnnkit.data.pairs import PairBatches, pad, read_pairs
 from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.errors import InputError
+from rnnkit.io import write_json
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy
+from rnnkit.tasks.spec import Built, TaskSpec
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
+from rnnkit.training.run import load_best_weights, load_run
 
 MULTI30K = "multi30k"
 MULTI30K_LANGUAGES = ("de", "en")
@@ -38,21 +42,44 @@ SIDES = ("src", "tgt")
 class TranslateData:
     """Where the pairs come from, how they are tokenized and batched; stored in config.json."""
 
-    data: str = MULTI30K  # a registered parallel dataset, or "files" (the --train-src ... files)
-    src: str = "de"
-    tgt: str = "en"
-    train_src: str | None = None
-    train_tgt: str | None = None
-    valid_src: str | None = None
-    valid_tgt: str | None = None
-    test_src: str | None = None
-    test_tgt: str | None = None
-    src_vocab_size: int = 8000
-    tgt_vocab_size: int = 8000
-    batch_size: int = 64
-    max_length: int = 100  # training pairs with more subwords on either side are left out
-    teacher_forcing: float = 1.0
-    label_smoothing: float = 0.0
+    data: str = option(
+        MULTI30K,
+        "multi30k (registered; --src/--tgt de or en), or leave it and give your own files with "
+        "--train-src --train-tgt --valid-src --valid-tgt",
+    )
+    src: str = option(
+        "de", "source language (multi30k: de or en); with your own files, a label for them"
+    )
+    tgt: str = option(
+        "en", "target language (multi30k: en or de); with your own files, a label for them"
+    )
+    train_src: str | None = option(
+        None, "training source sentences, one per line (line-aligned with --train-tgt)"
+    )
+    train_tgt: str | None = option(None, "training target sentences, one per line")
+    valid_src: str | None = option(None, "validation source sentences, one per line")
+    valid_tgt: str | None = option(None, "validation target sentences, one per line")
+    test_src: str | None = option(None, "test source sentences for rnnkit evaluate (optional)")
+    test_tgt: str | None = option(None, "test target sentences for rnnkit evaluate (optional)")
+    src_vocab_size: int = option(
+        8000, "source subword (BPE) vocabulary size, learned on the training split", min=8
+    )
+    tgt_vocab_size: int = option(
+        8000, "target subword (BPE) vocabulary size, learned on the training split", min=8
+    )
+    batch_size: int = option(64, "sentence pairs per batch", min=1)
+    max_length: int = option(
+        100, "leave out training pairs with more subwords than this on either side", min=1
+    )
+    teacher_forcing: float = option(
+        1.0,
+        "probability of feeding the reference token (else the model's own prediction) at each "
+        "decoder step in training",
+        above=0,
+    )
+    label_smoothing: float = option(
+        0.0, "label smoothing of the training cross-entropy (0 disables)", min=0, below=1
+    )
 
     @property
     def uses_files(self) -> bool:
@@ -115,18 +142,14 @@ class TranslateData:
 class DecodeConfig:
     """How ``rnnkit translate`` and ``rnnkit evaluate`` decode; stored in config.json."""
 
-    beam: int = 5
-    length_penalty: float = 1.0
-    max_length_ratio: float = 1.5
-    max_length_offset: int = 10
-
-    def check(self) -> None:
-        if self.beam < 1:
-            raise InputError(f"--beam must be >= 1, got {self.beam}")
-        if self.length_penalty < 0:
-            raise InputError(f"--length-penalty must be >= 0, got {self.length_penalty}")
-        if self.max_length_ratio < 0 or self.max_length_offset < 0:
-            raise InputError("--max-length-ratio and --max-length-offset must be >= 0")
+    beam: int = option(5, "beam size for decoding; 1 is greedy", min=1)
+    length_penalty: float = option(
+        1.0, "beam search length normalisation alpha: scores / ((5 + len) / 6) ** alpha", min=0
+    )
+    max_length_ratio: float = option(
+        1.5, "longest translation, in target subwords per source subword", min=0
+    )
+    max_length_offset: int = option(10, "plus this many subwords", min=0)
 
 
 @dataclass
@@ -273,12 +296,12 @@ class TranslationTask:
     def build(
         cls,
         data: TranslateData,
-        model_config: dict,
+        model_config: Seq2SeqConfig,
         seed: int = 0,
         tokenizers: tuple[SubwordTokenizer, SubwordTokenizer] | None = None,
     ) -> TranslationTask:
         """Read the data, learn the tokenizers from the training split (unless given), build the
-        model. ``model_config`` is :class:`Seq2SeqConfig` without the vocabulary sizes."""
+        model."""
         train_sources, train_targets = read_pairs(*data.files("train"))
         valid_sources, valid_targets = read_pairs(*data.files("valid"))
         if tokenizers is None:
@@ -287,11 +310,7 @@ class TranslationTask:
                 SubwordTokenizer.train(train_targets, data.tgt_vocab_size),
             )
         source, target = tokenizers
-        torch.manual_seed(seed)  # the same seed builds the same initial weights
-        config = Seq2SeqConfig(
-            src_vocab_size=len(source), tgt_vocab_size=len(target), **model_config
-        )
-        translator = Translator(Seq2Seq(config), source, target)
+        translator = Translator(Seq2Seq(model_config, len(source), len(target)), source, target)
         train_ids = (
             translator.encode_sources(train_sources),
             translator.encode_targets(train_targets),
@@ -360,7 +379,7 @@ def evaluate_translator(
     With ``outputs``, the translations are written to ``outputs/<name>.greedy.txt`` and
     ``.beamK.txt`` beside it.
     """
-    decode.check()
+    validate(decode)
     total, count = translator.loss(
         translator.encode_sources(sources), translator.encode_targets(references)
     )
@@ -393,4 +412,124 @@ def evaluate_translator(
 
 def describe_model(model: Seq2Seq) -> dict:
     """Parameter count and shape, for logs and benchmark tables."""
-    return {"parameters": sum(p.numel() for p in model.parameters()), **asdict(model.config)}
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **model.sizes,
+        **asdict(model.config),
+    }
+
+
+@dataclass
+class LoadedTranslator:
+    """A trained translation model with its tokenizers (``translator``) and configuration."""
+
+    translator: Translator
+    config: dict
+
+    @property
+    def model(self) -> Seq2Seq:
+        return self.translator.model
+
+    @property
+    def decode(self) -> DecodeConfig:
+        return DecodeConfig(**self.config["decode"])
+
+
+class TranslateSpec(TaskSpec):
+    """``rnnkit train translate``: an RNN encoder-decoder with attention on parallel sentences."""
+
+    name = "translate"
+    help = "sequence-to-sequence translation with attention"
+    description = (
+        "Train an RNN encoder-decoder with attention on parallel sentences (Multi30k, or any "
+        "line-aligned files)."
+    )
+    sections = {"data": TranslateData, "model": Seq2SeqConfig, "decode": DecodeConfig}
+    train_defaults = {
+        "time_budget": 3600.0,
+        "eval_every": 500,
+        "lr": 1e-3,
+        "schedule": "cosine",
+        "warmup_steps": 200,
+    }
+    unit = "nats/token"
+
+    def resolve(self, values, where: str = ""):
+        config = super().resolve(values, where)
+        if config["data"].uses_files:  # record where the pairs really come from
+            config["data"].data = "files"
+        return config
+
+    def build(self, config, run: Path, resume: bool) -> Built:
+        data = config["data"]
+        tokenizers = None
+        if resume:
+            tokenizers = (
+                SubwordTokenizer.load(run / SOURCE_TOKENIZER),
+                SubwordTokenizer.load(run / TARGET_TOKENIZER),
+            )
+        task = TranslationTask.build(data, config["model"], config["train"].seed, tokenizers)
+
+        def save(out: Path) -> None:
+            task.translator.source.save(out / SOURCE_TOKENIZER)
+            task.translator.target.save(out / TARGET_TOKENIZER)
+
+        model = describe_model(task.model)
+        left_out = f", {task.left_out} long pairs left out" if task.left_out else ""
+        return Built(
+            task,
+            task.model,
+            f"{model['parameters']:,} parameters, vocabularies {model['src_vocab_size']} / "
+            f"{model['tgt_vocab_size']}, {task.steps_per_epoch} steps per epoch{left_out}",
+            save=save,
+        )
+
+    def load(self, run) -> LoadedTranslator:
+        config = load_run(run, self.name)
+        run = Path(run)
+        source = SubwordTokenizer.load(run / SOURCE_TOKENIZER)
+        target = SubwordTokenizer.load(run / TARGET_TOKENIZER)
+        sections = self.from_stored(config, str(run / "config.json"))
+        model = Seq2Seq(sections["model"], len(source), len(target))
+        load_best_weights(run, model)
+        model.eval()
+        return LoadedTranslator(Translator(model, source, target), config)
+
+    def evaluate(self, run, data: str | None = None) -> dict:
+        """Test perplexity and sacreBLEU (greedy and beam) into RUN/eval.json."""
+        loaded = self.load(run)
+        threads = loaded.config.get("train", {}).get("threads")
+        if threads:  # score with the run's own thread budget
+            torch.set_num_threads(threads)
+        stored = TranslateData(**loaded.config["data"])
+        if data:
+            files = Path(f"{data}.{stored.src}"), Path(f"{data}.{stored.tgt}")
+            described = f"{files[0]} -> {files[1]}"
+        else:
+            files = stored.files("test")
+            if files is None:
+                raise InputError(
+                    f"{run}: the run has no test files; pass --data PREFIX to score "
+                    f"PREFIX.{stored.src} against PREFIX.{stored.tgt}"
+                )
+            described = stored.describe("test")
+        sources, references = read_pairs(*files)
+        result = {
+            "data": described,
+            **evaluate_translator(
+                loaded.translator, sources, references, loaded.decode, Path(run) / "test"
+            ),
+        }
+        if not data:
+            valid = read_pairs(*stored.files("valid"))
+            translator = loaded.translator
+            result["valid"] = loss_metrics(
+                *translator.loss(
+                    translator.encode_sources(valid[0]), translator.encode_targets(valid[1])
+                )
+            )
+        write_json(Path(run) / "eval.json", result)
+        return result
+
+
+SPEC = TranslateSpec()

@@ -6,7 +6,8 @@ Optimizers: ``sgd`` (with momentum), ``adam``, ``adamw``, ``rmsprop`` and ``spar
 
 Schedules give the learning rate as ``base_lr * factor``:
 
-- ``constant``: factor 1 (after the optional linear warm-up);
+- ``constant``: factor 1 (after the optional linear warm-up, which lasts ``warmup_steps`` or
+  ``WARMUP_SHARE`` = 10% of the run, whichever is shorter);
 - ``step``: factor ``gamma ** (step // step_size)``;
 - ``cosine``: linear warm-up over ``warmup_steps``, then ``min_factor + (1 - min_factor) *
   (1 + cos(pi * progress)) / 2``, where ``progress`` in [0, 1] is the fraction of the run done
@@ -25,6 +26,8 @@ from torch import nn
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "sparseadam")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
+
+WARMUP_SHARE = 0.1  # warm-up never lasts longer than this share of the run
 
 
 class Optimizers:
@@ -129,7 +132,11 @@ class Schedule:
 
     def factor(self, step: int, progress: float) -> float:
         """The factor for optimizer step ``step`` (0-based) at ``progress`` in [0, 1]."""
-        warmup = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
+        # linear warm-up; it ends after warmup_steps or a WARMUP_SHARE of the run, whichever is
+        # first, so a short run is never mostly warm-up
+        warmup = 1.0
+        if self.warmup_steps > 0:
+            warmup = min(1.0, max((step + 1) / self.warmup_steps, progress / WARMUP_SHARE))
         if self.name == "step":
             return warmup * self.gamma ** (step // self.step_size)
         if self.name == "cosine":

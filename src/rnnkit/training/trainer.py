@@ -31,6 +31,7 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,10 +39,11 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import option
 from rnnkit.errors import InputError
 from rnnkit.plots import plot_losses
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
-from rnnkit.training.optim import Schedule, build_optimizers
+from rnnkit.training.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizers
 from rnnkit.training.run import BEST
 
 logger = logging.getLogger(__name__)
@@ -63,45 +65,81 @@ class Task(Protocol):
 
 @dataclass
 class TrainConfig:
-    """How to train; every field is a CLI option of ``rnnkit train`` (``--clip-norm`` etc.)."""
+    """How to train; every field is an option of ``rnnkit train`` (``--clip-norm`` etc.). A task
+    may change the defaults (:attr:`rnnkit.tasks.TaskSpec.train_defaults`)."""
 
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    clip_norm: float | None = 1.0
-    clip_value: float | None = None
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    step_size: int = 1000
-    gamma: float = 0.5
-    plateau_patience: int = 2
-    min_lr_factor: float = 0.05
-    max_steps: int | None = None
-    epochs: float | None = None
-    time_budget: float | None = None  # seconds
-    eval_every: int = 200
-    early_stopping: int | None = None  # evaluations without improvement
-    precision: str = "fp32"
-    seed: int = 0
-    threads: int | None = None
-    progress: bool = True
-    tensorboard: bool = True
+    optimizer: str = option(
+        "adam",
+        "sgd (with momentum), adam, adamw, rmsprop, or sparseadam (SparseAdam for a sparse "
+        "embedding, Adam for the rest)",
+        choices=OPTIMIZERS,
+    )
+    lr: float = option(2e-3, "base learning rate", above=0)
+    weight_decay: float = option(0.0, "L2 weight decay (decoupled for adamw)", min=0)
+    momentum: float = option(0.9, "momentum for sgd and rmsprop", min=0)
+    clip_norm: float | None = option(
+        1.0, "clip the global gradient norm to this value ('none' to disable)", above=0
+    )
+    clip_value: float | None = option(
+        None, "clip each gradient element to [-v, v] instead of clipping the norm", above=0
+    )
+    schedule: str = option(
+        "constant",
+        "learning-rate schedule: constant, step, cosine (sized by the run's budget: --max-steps, "
+        "--epochs or --time-budget, whichever ends it), plateau",
+        choices=SCHEDULES,
+    )
+    warmup_steps: int = option(
+        0, "linear warm-up steps before the schedule (at most 10% of the run)", min=0
+    )
+    step_size: int = option(1000, "steps between decays of the step schedule", min=1)
+    gamma: float = option(0.5, "decay factor of the step and plateau schedules", above=0)
+    plateau_patience: int = option(
+        2, "evaluations without improvement before the plateau schedule decays", min=1
+    )
+    min_lr_factor: float = option(
+        0.05, "final learning rate of the cosine schedule, as a fraction of --lr", min=0
+    )
+    max_steps: int | None = option(None, "stop after this many optimizer steps", min=1)
+    epochs: float | None = option(
+        None, "stop after this many passes over the training data (fractions allowed)", above=0
+    )
+    time_budget: float | None = option(
+        None,
+        "stop after this much wall-clock time, e.g. 90s, 10m, 1h",
+        above=0,
+        duration=True,
+    )
+    eval_every: int | None = option(
+        None,
+        "evaluate on the validation data and save checkpoints every N steps",
+        min=1,
+        none="once per epoch",
+    )
+    early_stopping: int | None = option(
+        None, "stop after N evaluations without a better validation loss", min=1
+    )
+    precision: str = option(
+        "fp32", "fp32, or bf16 (bfloat16 autocast on the CPU)", choices=("fp32", "bf16")
+    )
+    seed: int = option(0, "random seed: the same seed and options repeat a run exactly")
+    threads: int | None = option(None, "torch CPU threads", min=1, none="torch's choice")
+    progress: bool = option(True, "show a progress bar")
+    tensorboard: bool = option(
+        True, "write TensorBoard logs to RUN/tb when the tensorboard extra is installed"
+    )
 
     def check(self) -> None:
         """Raise InputError for contradictory or impossible options."""
-        if self.precision not in ("fp32", "bf16"):
-            raise InputError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if self.max_steps is None and self.epochs is None and self.time_budget is None:
             raise InputError("give at least one of --max-steps, --epochs or --time-budget")
-        for name in ("lr", "eval_every", "max_steps", "epochs", "time_budget"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
         if self.clip_norm is not None and self.clip_value is not None:
             raise InputError("--clip-norm and --clip-value contradict each other: give one")
-        if self.warmup_steps < 0:
-            raise InputError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+
+
+# The options that may change when a run is resumed: how long it goes on, and how it runs.
+BUDGET = ("max_steps", "epochs", "time_budget", "early_stopping", "eval_every")
+RUNTIME = ("threads", "progress", "tensorboard")
 
 
 @dataclass
@@ -124,8 +162,15 @@ class TrainingDiverged(RuntimeError):
 class Trainer:
     """Trains ``task.model`` according to ``config``, writing into ``run_dir``."""
 
-    def __init__(self, task: Task, config: TrainConfig, run_dir: str | Path) -> None:
+    def __init__(
+        self,
+        task: Task,
+        config: TrainConfig,
+        run_dir: str | Path,
+        on_evaluate: Callable[[dict], bool | None] | None = None,
+    ) -> None:
         config.check()
+        self.on_evaluate = on_evaluate  # called with each evaluation's record; True stops
         self.task = task
         self.config = config
         self.run_dir = Path(run_dir)
@@ -147,6 +192,11 @@ class Trainer:
         self._writer = None
 
     # --- the bounds of a run ----------------------------------------------------------------------
+    @property
+    def eval_every(self) -> int:
+        """Steps between evaluations: the option, or once per epoch when it is not set."""
+        return self.config.eval_every or self.task.steps_per_epoch
+
     @property
     def total_steps(self) -> int | None:
         bounds = []
@@ -204,7 +254,7 @@ class Trainer:
                 train_items += count
                 self.progress.items += count
                 self._advance_bar(bar, elapsed_before + time.perf_counter() - started)
-                if self.progress.step % config.eval_every == 0:
+                if self.progress.step % self.eval_every == 0:
                     self._evaluate_and_save(
                         train_loss / max(train_items, 1),
                         train_items / max(train_time, 1e-9),
@@ -281,6 +331,8 @@ class Trainer:
         with open(self.run_dir / METRICS, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self._log_tensorboard(record)
+        if self.on_evaluate is not None and self.on_evaluate(record):
+            self.stop_reason = "stopped by on_evaluate"
         if validation < self.progress.best_loss:
             self.progress.best_loss = validation
             self.progress.best_step = self.progress.step

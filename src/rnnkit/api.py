@@ -1,0 +1,154 @@
+"""The Python API: train, load and evaluate runs of any task. The CLI is a thin shell over it.
+
+    summary = rnnkit.train("forecast", {"hidden": 16, "max-steps": 50}, out="runs/sine")
+    rnnkit.evaluate("runs/sine")["metrics"]["model"]["mse"]
+
+Options are named as on the command line (``hidden``, ``max-steps``; field names such as
+``hidden_size`` work too) with the types of a ``--config`` TOML file.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rnnkit import config as options
+from rnnkit import tasks
+from rnnkit.errors import InputError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator that builds or trains a model (torch, Python, NumPy)."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def configure(task: str, config: Mapping[str, Any] | None = None, where: str = "") -> dict:
+    """The checked option sections of a new run of ``task`` (what config.json will hold)."""
+    return tasks.get(task).resolve(config or {}, where)
+
+
+def _resumed(spec, run: Path, config: Mapping[str, Any], where: str) -> dict:
+    """A run's stored sections, with the budget options in ``config`` applied; any other option
+    that differs from the stored one is refused."""
+    from rnnkit.training.run import load_run
+    from rnnkit.training.trainer import BUDGET, RUNTIME
+
+    stored = load_run(run, spec.name)
+    sections = spec.from_stored(stored, str(run / "config.json"))
+    given = options.normalise(spec.classes, config, where)
+    for section, values in given.items():
+        for name, value in values.items():
+            if name in BUDGET or name in RUNTIME:
+                setattr(sections[section], name, value)
+                continue
+            before = getattr(sections[section], name)
+            if value != before:
+                field = next(f for f in options.options_of(spec.classes[section]) if f.name == name)
+                raise InputError(
+                    f"--{options.flag_name(field)} {value} differs from the run's "
+                    f"{before} ({run / 'config.json'}); at --resume only "
+                    f"{', '.join('--' + b.replace('_', '-') for b in BUDGET)} may change"
+                )
+    for section, cls in spec.classes.items():  # the changed budget is checked like a new one
+        sections[section] = options.build(cls, asdict(sections[section]))
+    return sections
+
+
+def train(
+    task: str,
+    config: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    on_evaluate: Callable[[dict], bool | None] | None = None,
+    where: str = "",
+) -> dict:
+    """Train a run of ``task`` into ``out`` (default ``runs/<task>``) and return its summary.
+
+    ``config`` holds options by flag name, typed as in TOML. Everything random is seeded from
+    ``seed`` before the model is built. ``resume=True`` continues the run in ``out`` from its own
+    config.json; ``config`` may then change only the budget (``max-steps``, ``epochs``,
+    ``time-budget``, ``early-stopping``, ``eval-every``) and how the run executes (``threads``,
+    ``progress``, ``tensorboard``). ``on_evaluate(record)`` sees every evaluation's record and
+    stops training by returning True.
+
+    Returns the trainer's summary plus ``out`` and ``parameters``. Raises :class:`InputError` for
+    bad options or data and :class:`rnnkit.training.trainer.TrainingDiverged` for a NaN loss.
+    """
+    import torch
+
+    from rnnkit.training.run import CONFIG, create_run
+    from rnnkit.training.trainer import Trainer
+
+    spec = tasks.get(task)
+    run = Path(out or f"runs/{task}")
+    config = config or {}
+    if resume:
+        sections = _resumed(spec, run, config, where)
+    else:
+        if (run / CONFIG).exists():
+            raise InputError(
+                f"{run} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        sections = spec.resolve(config, where)
+    train_config = sections["train"]
+    if train_config.threads:
+        torch.set_num_threads(train_config.threads)
+    seed_everything(train_config.seed)  # before anything random is built
+    built = spec.build(sections, run, resume)
+    parameters = sum(p.numel() for p in built.model.parameters())
+    if not resume:
+        record = {name: asdict(section) for name, section in sections.items()}
+        create_run(
+            run,
+            {"task": task, **record, "sizes": built.model.sizes, **built.record},
+        )
+        built.save(run)
+    print(f"rnnkit: {task} run {run}: {built.describe}", file=sys.stderr)
+    trainer = Trainer(built.task, train_config, run, on_evaluate)
+    summary = trainer.fit(resume=resume)
+    return {**summary, "out": str(run), "parameters": parameters}
+
+
+def load(run: str | Path) -> Any:
+    """A trained run with its best weights: ``.model``, ``.config`` and the task's artifacts."""
+    return tasks.get(task_of(run)).load(run)
+
+
+def evaluate(run: str | Path, data: str | None = None) -> dict:
+    """Score a run's best weights on its own test data (or ``data``), write ``RUN/eval.json`` and
+    return it; ``result["valid"]`` holds the validation metrics."""
+    return tasks.get(task_of(run)).evaluate(run, data)
+
+
+def task_of(run: str | Path) -> str:
+    """The task that trained ``run`` (from its config.json)."""
+    from rnnkit.training.run import load_run
+
+    return load_run(run)["task"]
+
+
+def parse_options(task: str, argv: list[str]) -> dict:
+    """Options written as ``rnnkit train TASK`` arguments (``["--hidden", "64", "--config",
+    "recipe.toml"]``) as the dict :func:`train` takes: what benchmarks use to record the
+    commands they run."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:
+            raise InputError(message)
+
+    spec = tasks.get(task)
+    parser = Parser(prog=f"rnnkit train {task}")
+    parser.add_argument("--config")
+    options.add_arguments(parser, spec)
+    return options.given(parser.parse_args(argv), spec)

@@ -1,0 +1,1 @@
+"""Models: cells and layers put together for each task."""
