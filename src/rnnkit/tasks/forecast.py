@@ -47,7 +47,7 @@ class ForecastData:
     """Which series, which columns, how it is split, scaled and cut; stored in config.json."""
 
     data: str = option(
-        "synthetic:sine",
+        "ett:ETTh1",
         "a CSV file, or a named dataset: ett:ETTh1, ett:ETTh2, ett:ETTm1, airline, "
         "univariate:NAME (daily-min-temperatures, monthly-sunspots, ...), synthetic:sine",
     )

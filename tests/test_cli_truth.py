@@ -1,0 +1,204 @@
+"""What users run, driven as they run it (``rnnkit`` in a subprocess): seeds, resume from the run's
+own config.json, help defaults against a real run's config.json, intermixed arguments, bad option
+values and ``--version``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from rnnkit import tasks
+from tests.conftest import TINY_LM
+
+RNNKIT = [str(Path(sys.executable).parent / "rnnkit")]  # the console script users run
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rnnkit(*argv, cwd=None, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [*RNNKIT, *map(str, argv)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"rnnkit {argv} failed ({done.returncode}): {done.stderr}")
+    return done
+
+
+def weights(run: Path) -> dict:
+    return load_file(str(run / "model.safetensors"))
+
+
+def lm_train(corpus, out, *extra):
+    return rnnkit("train", "lm", "--data", corpus, *TINY_LM, "--threads", "1", "--out", out, *extra)
+
+
+# --- seeds -----------------------------------------------------------------------------------------
+def test_same_seed_gives_identical_weights_and_losses(corpus, tmp_path):
+    lm_train(corpus, tmp_path / "a", "--seed", "1", "--dropout", "0.2")
+    lm_train(corpus, tmp_path / "b", "--seed", "1", "--dropout", "0.2")
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all((a[k] == b[k]).all() for k in a)  # bit for bit
+    assert (tmp_path / "a/metrics.jsonl").read_text().count("val_loss") == 2
+    losses = [
+        [json.loads(line)["val_loss"] for line in (tmp_path / r / "metrics.jsonl").open()]
+        for r in "ab"
+    ]
+    assert losses[0] == losses[1]
+
+
+def test_another_seed_gives_other_initial_weights(corpus, tmp_path):
+    lm_train(corpus, tmp_path / "a", "--seed", "1", "--max-steps", "1", "--lr", "1e-9")
+    lm_train(corpus, tmp_path / "b", "--seed", "2", "--max-steps", "1", "--lr", "1e-9")
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(not (a[k] == b[k]).all() for k in a if a[k].numel() > 1)
+
+
+# --- resume ----------------------------------------------------------------------------------------
+def test_resume_from_out_alone_extends_a_run_bit_for_bit(corpus, tmp_path):
+    """--resume --out RUN reads the run's own config.json; a constant-lr run extended from 20 to
+    40 steps ends exactly where a 40-step run ends."""
+    common = ["--cell", "gru", "--hidden", "32", "--layers", "1", "--schedule", "constant"]
+    common += ["--dropout", "0.3", "--eval-every", "10"]
+    lm_train(corpus, tmp_path / "whole", *common, "--max-steps", "40")
+    lm_train(corpus, tmp_path / "parts", *common, "--max-steps", "20")
+    rnnkit("train", "lm", "--resume", "--out", tmp_path / "parts", "--max-steps", "40")
+    whole, parts = weights(tmp_path / "whole"), weights(tmp_path / "parts")
+    assert all((whole[k] == parts[k]).all() for k in whole)
+    config = json.loads((tmp_path / "parts/config.json").read_text())
+    assert config["model"]["hidden_size"] == 32 and config["model"]["cell"] == "gru"
+
+
+def test_resume_refuses_a_changed_model_option(corpus, tmp_path):
+    lm_train(corpus, tmp_path / "run", "--max-steps", "2")
+    done = rnnkit(
+        "train", "lm", "--resume", "--out", tmp_path / "run", "--hidden", "64", check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--hidden 64 differs from the run's 16" in done.stderr
+
+
+# --- help defaults ---------------------------------------------------------------------------------
+def shown_defaults(task: str) -> dict[str, str]:
+    """Each option's dest -> the default its help shows."""
+    from rnnkit.cli import build_parser
+
+    parser = build_parser()
+    train = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    task_parser = next(a for a in train._actions if a.dest == "task").choices[task]
+    shown = {}
+    for action in task_parser._actions:
+        match = re.search(r"\(default: (.*)\)$", action.help or "", re.S)
+        if match:
+            shown[action.dest] = " ".join(match.group(1).split())
+    return shown
+
+
+def start_and_stop(task: str, out: Path) -> dict:
+    """Start ``rnnkit train TASK --out OUT`` with no options; once config.json exists, stop it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNKIT_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [*RNNKIT, "train", task, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    deadline = time.monotonic() + 240
+    while not (out / "config.json").exists():
+        if process.poll() is not None:
+            error = process.stderr.read().decode()
+            if "missing data file" in error and not os.environ.get("RNNKIT_DATA"):
+                pytest.skip(f"{task}'s default dataset needs $RNNKIT_DATA (make test sets it)")
+            raise AssertionError(f"{task} ended: {error}")
+        assert time.monotonic() < deadline, f"{task}: no config.json after 240 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=120)
+    return json.loads((out / "config.json").read_text())
+
+
+@pytest.mark.parametrize("task", tasks.names())
+def test_help_shows_the_defaults_a_run_with_no_options_uses(task, tmp_path):
+    from rnnkit.config import describe_default, options_of
+
+    spec = tasks.get(task)
+    config = start_and_stop(task, tmp_path / "run")
+    shown = shown_defaults(task)
+    checked = 0
+    for section, cls in spec.classes.items():
+        for field in options_of(cls):
+            if task == "translate" and field.name == "data":
+                continue  # with no files given the stored data is the dataset's name
+            used = describe_default(field, config[section][field.name])
+            assert shown[field.name] == used, f"{task} --{field.name}: help {shown[field.name]!r}"
+            checked += 1
+    assert checked >= 30
+
+
+# --- the command line ------------------------------------------------------------------------------
+def test_options_and_positionals_may_be_intermixed(corpus, tmp_path):
+    lm_train(corpus, tmp_path / "run")
+    done = rnnkit("sample", "--length", "5", tmp_path / "run", "--seed", "1", "--prime", "F")
+    assert len(done.stdout.rstrip("\n")) == 6
+
+
+def test_version():
+    assert rnnkit("--version").stdout.startswith("rnnkit 0.1.0")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--hidden", "0"], "--hidden must be positive, got 0"),
+        (["--lr", "-1"], "--lr must be positive, got -1.0"),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
+        (["--clip-norm", "0"], "--clip-norm must be positive, got 0.0"),
+        (["--optimizer", "lbfgs"], "--optimizer must be one of sgd, adam"),
+        (["--embedding-dim", "8", "--sparse-embedding"], "--sparse-embedding needs --optimizer"),
+        (["--threads", "0"], "--threads must be positive"),
+        (["--batch-size", "-2"], "--batch-size must be positive"),
+    ],
+)
+def test_bad_option_values_are_one_line_and_exit_code_2(corpus, tmp_path, extra, message):
+    done = rnnkit(
+        "train",
+        "lm",
+        "--data",
+        corpus,
+        "--max-steps",
+        "2",
+        "--out",
+        tmp_path / "run",
+        *extra,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr
+    assert not (tmp_path / "run").exists()  # nothing is written before the options are checked
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("lr = true", "option 'lr': expected a number, got True"),
+        ('bidirectional = "false"', "option 'bidirectional': expected true or false"),
+        ("hidden = 32.5", "option 'hidden': expected a whole number, got 32.5"),
+        ("hidden = [1, 2]", "option 'hidden': expected a whole number"),
+        ("max-steps = 2.7", "option 'max-steps': expected a whole number, got 2.7"),
+        ("colour = 3", "unknown option 'colour'"),
+    ],
+)
+def test_toml_values_must_have_their_options_type(corpus, tmp_path, line, message):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'data = "{corpus}"\n{line}\n', encoding="utf-8")
+    done = rnnkit("train", "lm", "--config", recipe, "--out", tmp_path / "run", check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{recipe}: " in done.stderr and message in done.stderr
