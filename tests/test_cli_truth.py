@@ -41,7 +41,7 @@ def lm_train(corpus, out, *extra):
     return rnnkit("train", "lm", "--data", corpus, *TINY_LM, "--threads", "1", "--out", out, *extra)
 
 
-# --- seeds -----------------------------------------------------------------------------------------
+# --- seeds ----------
 def test_same_seed_gives_identical_weights_and_losses(corpus, tmp_path):
     lm_train(corpus, tmp_path / "a", "--seed", "1", "--dropout", "0.2")
     lm_train(corpus, tmp_path / "b", "--seed", "1", "--dropout", "0.2")
@@ -62,7 +62,7 @@ def test_another_seed_gives_other_initial_weights(corpus, tmp_path):
     assert all(not (a[k] == b[k]).all() for k in a if a[k].numel() > 1)
 
 
-# --- resume ----------------------------------------------------------------------------------------
+# --- resume ----------
 def test_resume_from_out_alone_extends_a_run_bit_for_bit(corpus, tmp_path):
     """--resume --out RUN reads the run's own config.json; a constant-lr run extended from 20 to
     40 steps ends exactly where a 40-step run ends."""
@@ -86,7 +86,7 @@ def test_resume_refuses_a_changed_model_option(corpus, tmp_path):
     assert done.stderr.count("\n") == 1 and "--hidden 64 differs from the run's 16" in done.stderr
 
 
-# --- help defaults ---------------------------------------------------------------------------------
+# --- help defaults ----------
 def shown_defaults(task: str) -> dict[str, str]:
     """Each option's dest -> the default its help shows."""
     from rnnkit.cli import build_parser
@@ -143,7 +143,7 @@ def test_help_shows_the_defaults_a_run_with_no_options_uses(task, tmp_path):
     assert checked >= 30
 
 
-# --- the command line ------------------------------------------------------------------------------
+# --- the command line ----------
 def test_options_and_positionals_may_be_intermixed(corpus, tmp_path):
     lm_train(corpus, tmp_path / "run")
     done = rnnkit("sample", "--length", "5", tmp_path / "run", "--seed", "1", "--prime", "F")
