@@ -7,6 +7,7 @@ from torch import nn
 
 from rnnkit import attention as attention_lib
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.config import option
 from rnnkit.layers import GRU, LSTM, RNN
 
 LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -23,3 +24,21 @@ def recurrent_layer(
     """``rnnkit.RNN``, ``LSTM`` or ``GRU`` by name; ``nonlinearity`` applies to ``rnn`` only."""
     extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
     return LAYERS[cell](input_size, hidden_size, **options, **extra)
+
+
+# The options every recurrent model has, declared once.
+def cell_option(default: str):
+    return option(default, "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+
+
+def nonlinearity_option():
+    return option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
+
+
+def backend_option():
+    return option(
+        "auto",
+        "auto (fused PyTorch kernels when they compute the same thing), reference (rnnkit's "
+        "cells in a Python loop) or fused",
+        choices=BACKENDS,
+    )

@@ -31,7 +31,12 @@ from torch import Tensor, nn
 from rnnkit import attention as attention_lib
 from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.models.choices import BACKENDS, CELL_NAMES, NONLINEARITIES, recurrent_layer
+from rnnkit.models.choices import (
+    backend_option,
+    cell_option,
+    nonlinearity_option,
+    recurrent_layer,
+)
 from rnnkit.tokens import PAD_ID, UNK_ID
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -43,7 +48,7 @@ class ClassifierConfig:
     vocabulary size and the number of classes come from the data and are passed to
     :class:`TextClassifier` itself."""
 
-    cell: str = option("lstm", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    cell: str = cell_option("lstm")
     embedding_dim: int = option(
         300, "word (or character) embedding size; taken from --embeddings when given", min=1
     )
@@ -77,12 +82,8 @@ class ClassifierConfig:
     sparse_embedding: bool = option(
         False, "sparse embedding gradients (use with --optimizer sparseadam)"
     )
-    nonlinearity: str = option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
-    backend: str = option(
-        "auto",
-        "auto (fused PyTorch kernels when they compute the same thing), reference or fused",
-        choices=BACKENDS,
-    )
+    nonlinearity: str = nonlinearity_option()
+    backend: str = backend_option()
 
     def check(self) -> None:
         """Raise InputError for contradictory options."""

@@ -27,7 +27,13 @@ from torch import Tensor, nn
 from rnnkit import attention as attention_lib
 from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.models.choices import ATTENTIONS, BACKENDS, CELL_NAMES, NONLINEARITIES, recurrent_layer
+from rnnkit.models.choices import (
+    ATTENTIONS,
+    backend_option,
+    cell_option,
+    nonlinearity_option,
+    recurrent_layer,
+)
 
 DECODERS = ("direct", "autoregressive")
 WINDOW_NORMS = ("none", "last", "mean")
@@ -39,7 +45,7 @@ class ForecasterConfig:
     The sizes that come from the data (columns in and out, horizon) are passed to
     :class:`Forecaster` itself."""
 
-    cell: str = option("lstm", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    cell: str = cell_option("lstm")
     hidden_size: int = option(64, "hidden units per layer", flag="hidden", min=1)
     num_layers: int = option(1, "stacked recurrent layers", flag="layers", min=1)
     dropout: float = option(
@@ -65,12 +71,8 @@ class ForecasterConfig:
         "the raw window",
         choices=WINDOW_NORMS,
     )
-    nonlinearity: str = option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
-    backend: str = option(
-        "auto",
-        "auto (fused PyTorch kernels when they compute the same thing), reference or fused",
-        choices=BACKENDS,
-    )
+    nonlinearity: str = nonlinearity_option()
+    backend: str = backend_option()
 
     def check(self) -> None:
         if (

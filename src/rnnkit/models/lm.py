@@ -19,7 +19,13 @@ from torch import Tensor, nn
 from rnnkit import attention as attention_lib
 from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.models.choices import ATTENTIONS, BACKENDS, CELL_NAMES, NONLINEARITIES, recurrent_layer
+from rnnkit.models.choices import (
+    ATTENTIONS,
+    backend_option,
+    cell_option,
+    nonlinearity_option,
+    recurrent_layer,
+)
 
 
 @dataclass
@@ -27,7 +33,7 @@ class LMConfig:
     """The model's shape (``rnnkit train lm`` options); stored in the run's config.json. The
     vocabulary size comes from the data and is passed to :class:`CharLM` itself."""
 
-    cell: str = option("lstm", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    cell: str = cell_option("lstm")
     hidden_size: int = option(512, "hidden units per layer", flag="hidden", min=1)
     num_layers: int = option(2, "stacked recurrent layers", flag="layers", min=1)
     dropout: float = option(
@@ -55,13 +61,8 @@ class LMConfig:
         False,
         "bidirectional layers (refused for language models, which must not see the future)",
     )
-    nonlinearity: str = option("tanh", "tanh or relu, for --cell rnn", choices=NONLINEARITIES)
-    backend: str = option(
-        "auto",
-        "auto (fused PyTorch kernels when they compute the same thing), reference (rnnkit's "
-        "cells in a Python loop) or fused",
-        choices=BACKENDS,
-    )
+    nonlinearity: str = nonlinearity_option()
+    backend: str = backend_option()
 
     def check(self) -> None:
         if self.bidirectional:

@@ -33,7 +33,13 @@ from rnnkit import attention as attention_lib
 from rnnkit import sampling
 from rnnkit.config import option, validate
 from rnnkit.errors import InputError
-from rnnkit.models.choices import ATTENTIONS, BACKENDS, CELL_NAMES, CELLS, LAYERS
+from rnnkit.models.choices import (
+    ATTENTIONS,
+    CELLS,
+    LAYERS,
+    backend_option,
+    cell_option,
+)
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -42,7 +48,7 @@ class Seq2SeqConfig:
     """The model's shape (``rnnkit train translate`` options); stored in the run's config.json.
     The vocabulary sizes come from the tokenizers and are passed to :class:`Seq2Seq` itself."""
 
-    cell: str = option("gru", "recurrent cell: rnn, lstm or gru", choices=CELL_NAMES)
+    cell: str = cell_option("gru")
     attention: str = option(
         "additive",
         "decoder attention over the encoder states: none (final encoder state only, a "
@@ -65,11 +71,7 @@ class Seq2SeqConfig:
         min=0,
         below=1,
     )
-    backend: str = option(
-        "auto",
-        "auto (fused PyTorch kernels when they compute the same thing), reference or fused",
-        choices=BACKENDS,
-    )
+    backend: str = backend_option()
 
     def check(self) -> None:
         if self.hidden_size % 2:

@@ -12,12 +12,12 @@ CONFIG = "config.json"
 BEST = "model.safetensors"
 
 
-def create_run(out: str | Path, config: dict[str, Any], resume: bool = False) -> Path:
+def create_run(out: str | Path, config: dict[str, Any]) -> Path:
     """Make ``out`` a run directory holding ``config`` (refusing to overwrite another run)."""
     from rnnkit import __version__
 
     out = Path(out)
-    if (out / CONFIG).exists() and not resume:
+    if (out / CONFIG).exists():
         raise InputError(
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
