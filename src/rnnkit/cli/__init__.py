@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="a run directory (the --out of rnnkit train)")
     evaluate.add_argument("--data", help="evaluate on this data instead of the run's own split")
     evaluate.set_defaults(handler=_evaluate)
+    from rnnkit.cli.study import add_commands as add_study_commands
+
+    add_study_commands(commands)
     return parser
 
 
