@@ -72,3 +72,12 @@ def test_bad_study_file_is_one_line_and_exit_code_2(tmp_path, capsys):
 def test_report_of_a_directory_without_a_study_is_exit_code_2(tmp_path, capsys):
     assert main(["study", "report", str(tmp_path)]) == 2
     assert "not a study directory" in capsys.readouterr().err
+
+
+def test_unusable_storage_url_is_one_line_without_the_password(study_file, tmp_path, capsys):
+    url = "nosuchdb://user:secret@host/studies"
+    command = ["study", "run", str(study_file), "--out", str(tmp_path / "s"), "--storage", url]
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert error.splitlines()[-1].startswith("rnnkit: error: --storage nosuchdb://user:***@host/")
+    assert "secret" not in error

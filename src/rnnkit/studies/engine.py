@@ -49,6 +49,7 @@ import logging
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -140,6 +141,8 @@ def load_study_dir(out: str | Path, storage: str | None = None):
 def open_storage(url: str):
     """Optuna RDB storage at ``url``, with heartbeats that re-queue trials of dead workers."""
     optuna = _optuna()
+    from sqlalchemy.exc import SQLAlchemyError
+
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
         return optuna.storages.RDBStorage(
@@ -149,8 +152,9 @@ def open_storage(url: str):
             grace_period=GRACE_S,
             heartbeat_stale_trial_callback=_retry(),
         )
-    except (ImportError, ValueError) as error:  # no driver, or a malformed URL
-        raise InputError(f"--storage {url!r}: {error}") from None
+    except (ImportError, ValueError, SQLAlchemyError) as error:  # no driver, bad URL, no server
+        shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)  # not the password
+        raise InputError(f"--storage {shown}: {one_line(error)}") from None
 
 
 def run_study(
@@ -178,7 +182,7 @@ def run_study(
     for number in recover_interrupted(study):
         say(f"trial {number} was left running by a process that is gone: it will run again")
     threads = max(1, available_cores() // workers)
-    started = time.time()
+    started, started_before = time.time(), _started_trials(study)
     interrupted = False
     try:
         with _sigterm_as_interrupt():
@@ -189,7 +193,8 @@ def run_study(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        _record_sitting(study, started, workers)
+        if _started_trials(study) > started_before:  # this sitting ran trials
+            _record_sitting(study, started, workers)
     halt = study.user_attrs.get("halt")
     if halt:
         raise InputError(halt)
@@ -205,9 +210,8 @@ def work(
 ) -> None:
     """One worker: run trials one after another until none is left to start."""
     optuna = _optuna()
-    logging.getLogger("rnnkit.training").setLevel(
-        logging.WARNING
-    )  # one line per trial, not per step
+    # a study prints one line per trial, not the trainer's line per evaluation
+    logging.getLogger("rnnkit.training").setLevel(logging.WARNING)
     study = optuna.load_study(
         study_name=spec.name,
         storage=open_storage(storage),
@@ -247,28 +251,14 @@ class Objective:
         if spec.search is not None and _is_drawn(frozen):
             for seed in spec.seeds[1:]:
                 trial.study.enqueue_trial({**params, "seed": seed})
-        self.lock.release()
+        self.lock.release()  # the trial has its parameters: other workers may draw theirs
 
         name = f"trial {trial.number} [{describe(params)}]"
         options = {"threads": self.threads, "progress": False, **spec.base, **params}
         run_dir, resume = prepare_run_dir(
             self.out, trial.number, frozen.system_attrs.get("retry_history", [])
         )
-        curve = [list(point) for point in trial.user_attrs.get("curve", [])]
-        rates: list[float] = []
-
-        def report(record: dict) -> bool:
-            if "items_per_s" in record:
-                rates.append(float(record["items_per_s"]))
-            value = record.get(f"val_{spec.metric}")
-            if value is None:
-                return False
-            step = int(record["step"])
-            curve[:] = [p for p in curve if p[0] < step] + [[step, record.get("elapsed_s"), value]]
-            trial.set_user_attr("curve", curve)
-            trial.report(float(value), step)
-            return trial.should_prune()
-
+        report, rates = self.reporter(trial)
         try:
             result = self.runner(spec.task, options, run_dir, report, resume)
         except KeyboardInterrupt:
@@ -281,7 +271,34 @@ class Objective:
             (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
             say(f"{name}: failed: {message}")
             raise TrialFailed(message) from error
+        return self.finish(trial, name, result, rates)
 
+    def reporter(self, trial):
+        """The ``on_evaluate`` callback of a trial: it records the validation curve (continuing
+        an interrupted attempt's) and reports the metric to the pruner; True prunes. Also returns
+        the list it collects the records' items/s in."""
+        metric = self.spec.metric
+        curve = [list(point) for point in trial.user_attrs.get("curve", [])]
+        rates: list[float] = []
+
+        def report(record: dict) -> bool:
+            if "items_per_s" in record:
+                rates.append(float(record["items_per_s"]))
+            value = record.get(f"val_{metric}")
+            if value is None:
+                return False
+            step = int(record["step"])
+            curve[:] = [p for p in curve if p[0] < step] + [[step, record.get("elapsed_s"), value]]
+            trial.set_user_attr("curve", curve)
+            trial.report(float(value), step)
+            return trial.should_prune()
+
+        return report, rates
+
+    def finish(self, trial, name: str, result: dict, rates: list[float]) -> float:
+        """Record a trained trial; its value, or TrialPruned, or KeyboardInterrupt after
+        re-queueing an interrupted one."""
+        spec = self.spec
         summary = result["summary"]
         for key, value in trial_attributes(summary, rates).items():
             trial.set_user_attr(key, value)
@@ -622,6 +639,10 @@ def _record_sitting(study, started: float, workers: int) -> None:
         }
     )
     study.set_user_attr("sittings", sittings)
+
+
+def _started_trials(study) -> int:
+    return sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
 
 
 def _frozen(trial):
