@@ -16,6 +16,7 @@ from study_fakes import (
     interrupted_once_runner,
     killed_once_runner,
     no_metric_runner,
+    third_call_interrupted_runner,
     waiting_runner,
 )
 
@@ -141,6 +142,16 @@ def test_search_runs_each_drawn_configuration_once_per_seed(tmp_path):
         seeds.setdefault(point(trial.params)[:2], []).append(trial.params["seed"])
     assert result["counts"]["complete"] == 6
     assert len(seeds) == 3 and all(sorted(s) == [0, 1] for s in seeds.values())
+
+
+def test_continued_search_draws_new_configurations(tmp_path):
+    search = {"trials": 3, "sampler": "random", "hidden": {"low": 4, "high": 400}}
+    table = {k: v for k, v in grid_table(search=search).items() if k != "grid"}
+    spec, out = parse_spec(table, tmp_path / "tiny.toml"), tmp_path / "study"
+    assert run_study(spec, out, runner=third_call_interrupted_runner)["interrupted"]
+    run_study(spec, out, runner=third_call_interrupted_runner)
+    done = [t.params for t in trials_of(out) if t.state.name == "COMPLETE"]
+    assert len(done) == 6 and len({params["hidden"] for params in done}) == 3
 
 
 def test_median_pruner_stops_only_trials_worse_than_the_median_unevaluated(tmp_path):

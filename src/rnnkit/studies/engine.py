@@ -186,10 +186,11 @@ def run_study(
     interrupted = False
     try:
         with _sigterm_as_interrupt():
+            seed = len(study.get_trials(deepcopy=False))  # a new sampler seed every sitting
             if workers == 1:
-                work(spec, out, url, 0, threads, runner)
+                work(spec, out, url, seed, threads, runner)
             else:
-                _run_workers(spec, out, url, workers, threads, runner)
+                _run_workers(spec, out, url, seed, workers, threads, runner)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -205,17 +206,16 @@ def run_study(
     }
 
 
-def work(
-    spec: StudySpec, out: Path, storage: str, worker: int, threads: int, runner: Runner
-) -> None:
-    """One worker: run trials one after another until none is left to start."""
+def work(spec: StudySpec, out: Path, storage: str, seed: int, threads: int, runner: Runner) -> None:
+    """One worker: run trials one after another until none is left to start. ``seed`` seeds a
+    search's sampler (see :func:`make_sampler`)."""
     optuna = _optuna()
     # a study prints one line per trial, not the trainer's line per evaluation
     logging.getLogger("rnnkit.training").setLevel(logging.WARNING)
     study = optuna.load_study(
         study_name=spec.name,
         storage=open_storage(storage),
-        sampler=make_sampler(spec, worker),
+        sampler=make_sampler(spec, seed),
         pruner=make_pruner(spec),
     )
     lock = AskLock(out / ASK_LOCK)
@@ -351,17 +351,19 @@ class Objective:
         say(f"{name}: interrupted; it continues when the study is run again")
 
 
-def make_sampler(spec: StudySpec, worker: int = 0):
+def make_sampler(spec: StudySpec, seed: int = 0):
     """GridSampler over the grid plus ``seed``; or TPE/random search with the seed held at
-    ``seeds[0]``. ``worker`` seeds a search's sampler, so parallel workers draw differently; the
-    grid's order must be the same in every worker (GridSampler maps trial numbers to points)."""
+    ``seeds[0]``. ``seed`` seeds a search's sampler: :func:`run_study` gives each worker of each
+    sitting its own (trials so far + worker index), so that neither parallel workers nor a
+    continued study draw the same sequence again. The grid's order must be the same in every
+    worker (GridSampler maps trial numbers to points), so it is always shuffled with seed 0."""
     samplers = _optuna().samplers
     if spec.grid is not None:
         return samplers.GridSampler({**spec.grid, "seed": list(spec.seeds)}, seed=0)
     if spec.search.sampler == "tpe":
-        base = samplers.TPESampler(seed=worker, constant_liar=True)
+        base = samplers.TPESampler(seed=seed, constant_liar=True)
     else:
-        base = samplers.RandomSampler(seed=worker)
+        base = samplers.RandomSampler(seed=seed)
     return samplers.PartialFixedSampler({"seed": spec.seeds[0]}, base)
 
 
@@ -550,13 +552,13 @@ class AskLock:
 
 
 def _run_workers(
-    spec: StudySpec, out: Path, url: str, workers: int, threads: int, runner: Runner
+    spec: StudySpec, out: Path, url: str, seed: int, workers: int, threads: int, runner: Runner
 ) -> None:
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(
             target=_worker_main,
-            args=(spec, out, url, index, threads, runner),
+            args=(spec, out, url, seed + index, threads, runner),
             name=f"rnnkit-study-worker-{index}",
         )
         for index in range(workers)
@@ -580,11 +582,11 @@ def _run_workers(
 
 
 def _worker_main(
-    spec: StudySpec, out: Path, url: str, worker: int, threads: int, runner: Runner
+    spec: StudySpec, out: Path, url: str, seed: int, threads: int, runner: Runner
 ) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        work(spec, out, url, worker, threads, runner)
+        work(spec, out, url, seed, threads, runner)
     except KeyboardInterrupt:
         pass
     except InputError:  # the study is halted; the parent reports why

@@ -282,7 +282,10 @@ def _summary(study, spec: StudySpec, rows: list[TrialRow]) -> list[str]:
     sittings = study.user_attrs.get("sittings", [])
     wall = sum(s["seconds"] for s in sittings)
     workers = sorted({s["workers"] for s in sittings})
-    training = sum(row.attrs.get("train_seconds") or 0 for row in rows)
+    # a continued trial's seconds include its interrupted attempts'
+    training = sum(
+        row.attrs.get("train_seconds") or 0 for row in rows if row.state != "interrupted"
+    )
     return [
         f"- Trials: {states}.",
         f"- Budget per trial: {budget}; threads per trial: {', '.join(map(str, threads)) or '?'}.",
