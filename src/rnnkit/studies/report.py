@@ -3,9 +3,9 @@ trials of every machine that shared the study):
 
 - ``trials.csv``: one row per trial: number, state, the varied options, the seed, the value (the
   study's metric; for a pruned trial its last reported value), every numeric leaf of eval.json
-  (``valid.accuracy``, ``test.accuracy``, ``metrics.model.mae``, ...), parameters, training
-  seconds, throughput (mean items/s over the evaluations), steps, stop reason, machine, threads
-  and the error of a failed trial;
+  with a dotted name (``valid.accuracy``, a classifier's test ``accuracy``,
+  ``metrics.model.mae``, ...), parameters, training seconds, throughput (mean items/s over the
+  evaluations), steps, stop reason, machine, threads and the error of a failed trial;
 - ``report.md``: per configuration the metric's mean ± sample standard deviation over seeds and n,
   ranked; for each varied option a paired comparison on equal seeds (mean difference with a 95%
   Student-t interval, :mod:`rnnkit.studies.stats`); the machine, the budget per trial and the
@@ -179,14 +179,14 @@ def write_report(study, spec: StudySpec, out: str | Path, figures: bool = True) 
 
 def write_trials_csv(rows: list[TrialRow], spec: StudySpec, path: Path) -> None:
     """One row per trial (see the module docstring for the columns)."""
+    leading = ("number", "state", *spec.varied, "seed", "value")
     attrs = ("parameters", "train_seconds", "items_per_s", "steps", "stop_reason", "machine")
-    fixed = {"number", "state", *spec.varied, "seed", "value", *attrs, "threads", "error"}
-    # eval.json's numeric leaves, but not those that repeat a fixed column (its "parameters")
-    metric_names = sorted({name for row in rows for name in row.metrics} - fixed)
-    header = ["number", "state", *spec.varied, "seed", "value", *metric_names, *attrs]
+    attrs += ("threads", "error")
+    # eval.json's numeric leaves, but not those that repeat another column (its "parameters")
+    metric_names = sorted({name for row in rows for name in row.metrics} - {*leading, *attrs})
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*header, "threads", "error"])
+        writer.writerow([*leading, *metric_names, *attrs])
         for row in rows:
             writer.writerow(
                 [
@@ -197,8 +197,6 @@ def write_trials_csv(rows: list[TrialRow], spec: StudySpec, path: Path) -> None:
                     _csv(row.value),
                     *(_csv(row.metrics.get(name)) for name in metric_names),
                     *(_csv(row.attrs.get(name)) for name in attrs),
-                    row.attrs.get("threads", ""),
-                    row.attrs.get("error", ""),
                 ]
             )
 

@@ -8,7 +8,7 @@
     direction = "maximize"              # or "minimize"
     seeds = [0, 1, 2]                   # every configuration runs once per seed (default [0])
     pruner = "median"                   # optional: "median" or "hyperband" (default: none)
-    extra-metrics = ["test.accuracy"]   # optional: trials.csv columns shown beside the metric
+    extra-metrics = ["accuracy"]        # optional: eval.json values ("greedy.bleu") to show too
     [base]                              # options every trial gets, as in a --config TOML
     data = "sst2"
     max-steps = 2000
