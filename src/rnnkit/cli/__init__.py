@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="evaluate on this data instead of the run's own split")
     evaluate.add_argument("--threads", type=int, help="torch CPU threads")
     evaluate.set_defaults(handler=_evaluate)
+    from rnnkit.cli.study import add_commands as add_study_commands
+
+    add_study_commands(commands)
     return parser
 
 
