@@ -24,6 +24,7 @@ COMMANDS = (
     "rnnkit.cli.forecast",
     "rnnkit.cli.classify",
     "rnnkit.cli.translate",
+    "rnnkit.cli.study",
 )
 
 
@@ -63,9 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="evaluate on this data instead of the run's own split")
     evaluate.add_argument("--threads", type=int, help="torch CPU threads")
     evaluate.set_defaults(handler=_evaluate)
-    from rnnkit.cli.study import add_commands as add_study_commands
-
-    add_study_commands(commands)
     return parser
 
 

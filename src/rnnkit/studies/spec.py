@@ -34,6 +34,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from rnnkit.config import read_toml
 from rnnkit.errors import InputError
 
 TOP_LEVEL = (
@@ -154,17 +155,10 @@ class StudySpec:
 
 def load_spec(path: str | Path) -> StudySpec:
     """Read and check a study file; raise InputError naming the file and the key at fault."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: study file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid TOML ({error})") from None
+    if not path.is_file():
+        raise InputError(f"{path}: study file not found")
+    table = read_toml(path)
     return parse_spec(table, path)
 
 
