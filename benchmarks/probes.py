@@ -291,24 +291,21 @@ def targets(results: dict) -> list[str]:
     """The issue's targets, each stated as met or not with its numbers."""
     lines = []
 
-    def said(probe, length, cell):
-        solved, count = solved_count(results, probe, length, cell)
-        return f"{cell.upper()} {solved}/{count}", solved, count
+    def solved_by_gates(claim: str, probe: str, length: int, every: bool) -> None:
+        if not trials(results, probe, length, "lstm"):
+            return
+        counts = [(cell, *solved_count(results, probe, length, cell)) for cell in ("lstm", "gru")]
+        if every:  # both cells, every seed
+            met = all(total and solved == total for _, solved, total in counts)
+        else:  # either cell, any seed
+            met = any(solved for _, solved, _ in counts)
+        said = ", ".join(f"{cell.upper()} {solved}/{total}" for cell, solved, total in counts)
+        lines.append(f"- {claim}: **{'met' if met else 'not met'}** ({said}).")
 
-    if trials(results, "adding", 200, "lstm"):
-        parts = [said("adding", 200, c) for c in ("lstm", "gru")]
-        met = all(count and solved == count for _, solved, count in parts)
-        lines.append(
-            f"- LSTM and GRU solve adding at T = 200 (test MSE < 0.01, every seed): "
-            f"**{'met' if met else 'not met'}** ({', '.join(p[0] for p in parts)})."
-        )
-    if trials(results, "adding", 400, "lstm"):
-        parts = [said("adding", 400, c) for c in ("lstm", "gru")]
-        met = any(solved for _, solved, _ in parts)
-        lines.append(
-            f"- LSTM or GRU solves adding at T = 400: **{'met' if met else 'not met'}** "
-            f"({', '.join(p[0] for p in parts)})."
-        )
+    solved_by_gates(
+        "LSTM and GRU solve adding at T = 200 (test MSE < 0.01, every seed)", "adding", 200, True
+    )
+    solved_by_gates("LSTM or GRU solves adding at T = 400", "adding", 400, False)
     rnn = [r for r in results.values() if r["group"] == "adding" and r["cell"] == "rnn"]
     long_rnn = [r for r in rnn if r["length"] >= 200 and r["test"] is not None]
     if long_rnn:
@@ -331,13 +328,12 @@ def targets(results: dict) -> list[str]:
             f"(at initialisation: {fmt(flow_ratio(flows['rnn']['grad_flow']['initial']), 2)} and "
             f"{fmt(flow_ratio(flows['lstm']['grad_flow']['initial']), 2)})."
         )
-    if trials(results, "copy", 100, "lstm"):
-        parts = [said("copy", 100, c) for c in ("lstm", "gru")]
-        met = any(solved for _, solved, _ in parts)
-        lines.append(
-            f"- LSTM or GRU solves copy at T = 100 (cross-entropy < 1% of the baseline's): "
-            f"**{'met' if met else 'not met'}** ({', '.join(p[0] for p in parts)})."
-        )
+    solved_by_gates(
+        "LSTM or GRU solves copy at T = 100 (cross-entropy < 1% of the baseline's)",
+        "copy",
+        100,
+        False,
+    )
     return lines
 
 

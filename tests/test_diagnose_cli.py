@@ -4,23 +4,16 @@ for a trained run, and one line with exit code 2 for what cannot be diagnosed.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TINY_LM, TINY_TEXT
+from tests.test_cli_truth import rnnkit as run_rnnkit
 
-RNNKIT = [str(Path(sys.executable).parent / "rnnkit")]
 
-
-def rnnkit(*argv) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*RNNKIT, *map(str, argv)], capture_output=True, text=True, env=env, timeout=300
-    )
+def rnnkit(*argv):
+    return run_rnnkit(*argv, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import rnnkit
+from tests.test_cli_truth import rnnkit as run_rnnkit
 
-RNNKIT = [str(Path(sys.executable).parent / "rnnkit")]
 TINY = [
     "--hidden", "8", "--max-steps", "6", "--eval-every", "3", "--valid-size", "20",
     "--test-size", "20", "--batch-size", "8", "--no-progress", "--no-tensorboard",
@@ -22,11 +19,8 @@ TINY = [
 ]  # fmt: skip
 
 
-def rnnkit_command(*argv) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*RNNKIT, *map(str, argv)], capture_output=True, text=True, env=env, timeout=300
-    )
+def rnnkit_command(*argv):
+    return run_rnnkit(*argv, check=False)
 
 
 @pytest.fixture(scope="module")
