@@ -1,7 +1,8 @@
 """rnnkit: recurrent neural networks written from their equations.
 
 ``import rnnkit`` loads torch and numpy only; training, data and plotting load when used.
-``rnnkit.train``, ``rnnkit.load`` and ``rnnkit.evaluate`` are the Python API (:mod:`rnnkit.api`).
+``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate`` and ``rnnkit.diagnose`` are the Python API
+(:mod:`rnnkit.api`).
 """
 
 from rnnkit import attention
@@ -32,10 +33,19 @@ def evaluate(run, data=None):
     return api.evaluate(run, data)
 
 
+def diagnose(run, data=None, batches=4):
+    """Gradient per step, gate saturation and recurrent spectra of a run, into
+    RUN/diagnostics.json; see :func:`rnnkit.api.diagnose`."""
+    from rnnkit import api
+
+    return api.diagnose(run, data, batches)
+
+
 __all__ = [
     "train",
     "load",
     "evaluate",
+    "diagnose",
     "RNNCell",
     "LSTMCell",
     "GRUCell",

@@ -2,6 +2,7 @@
 
     rnnkit train TASK [options] --out RUN     train a model (tasks: see ``rnnkit train --help``)
     rnnkit evaluate RUN [options]             score a run on its test/validation data
+    rnnkit diagnose RUN [options]             gradient per time step, gates, recurrent spectra
     rnnkit sample | forecast | classify | translate RUN ...   use a trained run
 
 Every problem with what the user gave is an :class:`rnnkit.errors.InputError`: it is printed as
@@ -25,6 +26,7 @@ COMMANDS = (
     "rnnkit.cli.classify",
     "rnnkit.cli.translate",
     "rnnkit.cli.study",
+    "rnnkit.cli.diagnose",
 )
 
 

@@ -389,7 +389,9 @@ class ClassifySpec(TaskSpec):
         if resume:
             stored = load_run(run, self.name)
             vocab, _ = Vocab.load(run / VOCAB)
-            split = read_json(run / SPLIT, "stored split") if stored.get("split") else None
+            # a stored split holds lines of the run's own file, not of another (diagnose --data)
+            own = data.data == stored["data"]["data"]
+            split = read_json(run / SPLIT, "stored split") if stored.get("split") and own else None
             prepared = prepare(data, split, vocab, stored["classes"])
         else:
             prepared = prepare(data)
