@@ -103,4 +103,4 @@ def test_missing_study_file_is_an_input_error(tmp_path):
 @pytest.mark.parametrize("path", sorted(STUDIES.glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_study_files_are_valid(path):
     spec = load_spec(path)
-    assert spec.name == path.stem and len(spec.seeds) >= 3
+    assert spec.name == path.stem and len(spec.seeds) >= 2  # a spread needs two seeds at least
