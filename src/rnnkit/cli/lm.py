@@ -56,10 +56,10 @@ def sample_command(args: argparse.Namespace) -> int:
             vocab,
             args.prime,
             args.length,
-            args.temperature,
-            args.top_k,
-            args.top_p,
-            args.seed,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
         )
         sys.stdout.write(args.prime)
         for piece in stream:

@@ -132,12 +132,16 @@ class LayerStack(nn.Module):
         cell: str,
         input_size: int,
         hidden_size: int,
-        nonlinearity: str,
-        num_layers: int,
-        dropout: float,
-        backend: str,
+        nonlinearity: str = "tanh",
+        *,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        if not batch_first:
+            raise ValueError("LayerStack reads (B, T, I) inputs: batch_first must be True")
         self.input_size, self.dropout = input_size, dropout
         self.layers = nn.ModuleList(
             recurrent_layer(
@@ -210,27 +214,17 @@ class CharLM(nn.Module):
         else:
             self.embedding = None
             input_size = vocab
-        if config.variational_dropout:
-            self.rnn = LayerStack(
-                config.cell,
-                input_size,
-                hidden,
-                config.nonlinearity,
-                config.num_layers,
-                config.dropout,
-                config.backend,
-            )
-        else:
-            self.rnn = recurrent_layer(
-                config.cell,
-                input_size,
-                hidden,
-                config.nonlinearity,
-                num_layers=config.num_layers,
-                dropout=config.dropout,
-                batch_first=True,
-                backend=config.backend,
-            )
+        layers = LayerStack if config.variational_dropout else recurrent_layer
+        self.rnn = layers(
+            config.cell,
+            input_size,
+            hidden,
+            config.nonlinearity,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            batch_first=True,
+            backend=config.backend,
+        )
         if config.attention != "none":
             self.attention = attention_lib.build(config.attention, hidden, hidden)
             self.combine = nn.Linear(2 * hidden, hidden)  # W_c

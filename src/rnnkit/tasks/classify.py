@@ -222,37 +222,46 @@ def load_parts(
     missing = [name for name in ("valid", "test") if files[name] is None]
     if not missing:
         return parts, None
+    sha256 = file_sha256(files["train"])
+    if stored_split is not None and stored_split.get("sha256") != sha256:
+        raise InputError(
+            f"{files['train']}: the file changed since the run was trained (its sha256 "
+            "differs from the one in split.json), so the stored split no longer applies; "
+            "evaluate with --data FILE instead"
+        )
     train = parts["train"]
+    carved, split = carve(train, train.lines, missing, data, stored_split, "line")
+    return {**parts, **carved}, {"source": str(files["train"]), "sha256": sha256, **split}
+
+
+def carve(
+    train: Examples,
+    keys: list,
+    missing: list[str],
+    data: ClassifyData,
+    stored_split: dict | None,
+    what: str,
+) -> tuple[dict[str, Examples], dict]:
+    """Train and the ``missing`` parts (valid, test) split off ``train`` by class, or the stored
+    split re-applied. split.json names each row by its key (``keys[i]``: a line number of the
+    file, a clip's name), so the split never depends on the order rows are read in."""
+    parts: dict[str, Examples] = {}
     if stored_split is not None:
-        split = stored_split
-        if split.get("sha256") != file_sha256(files["train"]):
-            raise InputError(
-                f"{files['train']}: the file changed since the run was trained (its sha256 "
-                "differs from the one in split.json), so the stored split no longer applies; "
-                "evaluate with --data FILE instead"
-            )
-        row_of_line = {line: row for row, line in enumerate(train.lines)}
+        row_of = {key: row for row, key in enumerate(keys)}
         for name in ("train", *missing):
             try:
-                parts[name] = train.subset([row_of_line[line] for line in split[name]])
+                parts[name] = train.subset([row_of[key] for key in stored_split[name]])
             except KeyError as error:
                 raise InputError(
-                    f"{files['train']}: line {error.args[0]} of the stored split is not a row"
+                    f"{train.source}: {what} {error.args[0]} of the stored split is not in the data"
                 ) from None
-        return parts, split
+        return parts, stored_split
     fractions = {"valid": data.valid_fraction, "test": data.test_fraction}
     indices = stratified_split(train.labels, [fractions[m] for m in missing], data.split_seed)
-    split = {
-        "source": str(files["train"]),
-        "sha256": file_sha256(files["train"]),
-        "seed": data.split_seed,
-        "fractions": {m: fractions[m] for m in missing},
-        "train": [train.lines[i] for i in indices[0]],
-    }
-    for name, rows in zip(missing, indices[1:]):
-        split[name] = [train.lines[i] for i in rows]
+    split: dict = {"seed": data.split_seed, "fractions": {m: fractions[m] for m in missing}}
+    for name, rows in zip(("train", *missing), indices):
         parts[name] = train.subset(rows)
-    parts["train"] = train.subset(indices[0])
+        split[name] = [keys[i] for i in rows]
     return parts, split
 
 
@@ -283,24 +292,8 @@ def load_clip_parts(
     if not missing:
         return parts, None
     train = parts["train"]
-    if stored_split is not None:
-        row_of = {name: row for row, name in enumerate(train.names())}
-        for name in ("train", *missing):
-            try:
-                parts[name] = train.subset([row_of[clip] for clip in stored_split[name]])
-            except KeyError as error:
-                raise InputError(
-                    f"{train.source}: clip {error.args[0]} of the stored split is missing"
-                ) from None
-        return parts, stored_split
-    fractions = {"valid": data.valid_fraction, "test": data.test_fraction}
-    indices = stratified_split(train.labels, [fractions[m] for m in missing], data.split_seed)
-    split = {"source": train.source, "seed": data.split_seed}
-    split["fractions"] = {m: fractions[m] for m in missing}
-    for name, rows in zip(("train", *missing), indices):
-        parts[name] = train.subset(rows)
-        split[name] = parts[name].names()
-    return parts, split
+    carved, split = carve(train, train.names(), missing, data, stored_split, "clip")
+    return {**parts, **carved}, {"source": train.source, **split}
 
 
 def prepare(

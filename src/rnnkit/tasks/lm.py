@@ -293,20 +293,12 @@ def generate_ids(
         last, state = model.step(token, state, table)
 
 
-def generate(
-    model: CharLM,
-    vocab: Vocabulary,
-    prime: str,
-    length: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-) -> Iterator[str]:
+def generate(model: CharLM, vocab: Vocabulary, prime: str, length: int, **options) -> Iterator[str]:
     """Yield the text of ``length`` tokens, one at a time, continuing ``prime``: characters, or
-    words with their spaces (a newline for ``<eos>``)."""
+    words with their spaces (a newline for ``<eos>``). ``options``: :func:`generate_ids`'s
+    ``temperature``, ``top_k``, ``top_p`` and ``seed``."""
     previous = int(vocab.encode_prime(prime)[-1])
-    for token in generate_ids(model, vocab, prime, length, temperature, top_k, top_p, seed):
+    for token in generate_ids(model, vocab, prime, length, **options):
         yield vocab.spell(token, previous)
         previous = token
 
