@@ -37,6 +37,12 @@ def is_audio_path(text: str | Path) -> bool:
     return str(text).lower().endswith(AUDIO_SUFFIXES)
 
 
+def _names_audio(field: str) -> bool:
+    """Whether a manifest field looks like an audio path (a text that merely ends in ".wav"
+    has spaces)."""
+    return is_audio_path(field) and " " not in field
+
+
 @dataclass
 class LabeledClips:
     """Parallel lists: the clip at ``paths[i]`` has label ``labels[i]``; names are kept relative
@@ -100,7 +106,7 @@ def read_manifest(
     if path_column is None:
         head, first = _first_fields(path)
         named = [i for i, name in enumerate(head) if name.lower() in PATH_NAMES]
-        audio = [i for i, field in enumerate(first) if is_audio_path(field)]
+        audio = [i for i, field in enumerate(first) if _names_audio(field)]
         path_column = head[named[0]] if named else str(audio[0]) if audio else None
     rows = read_labeled(path, path_column, label_column, header, delimiter)
     root = Path(path).parent
@@ -120,15 +126,15 @@ def _first_fields(path: str | Path) -> tuple[list[str], list[str]]:
         lines = [handle.readline() for _ in range(2)]
     head, second = (re.split(r"[\t,;|]", line.strip()) for line in lines)
     head, second = [f.strip().strip('"') for f in head], [f.strip().strip('"') for f in second]
-    return head, head if any(is_audio_path(f) for f in head) else second
+    return head, head if any(_names_audio(f) for f in head) else second
 
 
 def looks_like_manifest(path: str | Path) -> bool:
     """Whether a TSV/CSV file lists audio files: a field of its first row (after any header)
-    has an audio file's suffix."""
+    is a path (no spaces) with an audio file's suffix."""
     if not Path(path).is_file():
         return False
-    return any(is_audio_path(field) for field in _first_fields(path)[1])
+    return any(_names_audio(field) for field in _first_fields(path)[1])
 
 
 def read_fsdd(root: str | Path) -> tuple[LabeledClips, list[str], list[int]]:
