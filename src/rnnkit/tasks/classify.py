@@ -26,14 +26,13 @@ from rnnkit.data.labeled import (
     LabeledTexts,
     classes_of,
     encode_labels,
-    file_sha256,
     read_labeled,
     stratified_split,
 )
 from rnnkit.data.tokenize import KINDS as TOKENIZERS
 from rnnkit.data.tokenize import Tokenizer, Vocab
 from rnnkit.errors import InputError
-from rnnkit.io import read_json, write_json
+from rnnkit.io import file_sha256, read_json, write_json
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
 from rnnkit.plots import plot_confusion
 from rnnkit.tasks.spec import Built, TaskSpec
