@@ -35,8 +35,8 @@ from rnnkit.errors import InputError
 from rnnkit.io import file_sha256, read_json, write_json
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
 from rnnkit.plots import plot_confusion
-from rnnkit.tasks.spec import Built, TaskSpec
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
+from rnnkit.training.run import check_sources, load_best_weights, load_run, stored, stored_size
 
 EVAL_BATCH = 256  # texts per forward pass when predicting
 
@@ -55,15 +55,18 @@ class ClassifyData:
     """Where the labelled texts come from and how they become batches; stored in config.json."""
 
     data: str = option(
-        "sst2", "sst2, sms_spam, or a TSV/CSV training file with a label and a text column"
+        "sst2",
+        "sst2, sms_spam, or a TSV/CSV training file with a label and a text column",
+        path=True,
     )
     valid: str | None = option(
         None,
         "validation file (same format as --data)",
         none="a stratified share of --data",
+        path=True,
     )
     test: str | None = option(
-        None, "test file for rnnkit evaluate", none="a stratified share of --data"
+        None, "test file for rnnkit evaluate", none="a stratified share of --data", path=True
     )
     text_column: str | None = option(
         None, "the text column: 0-based index or header name", none="guessed"
@@ -102,7 +105,10 @@ class ClassifyData:
     split_seed: int = option(0, "seed of the stratified split (kept fixed across training seeds)")
     batch_size: int = option(32, "texts per batch", min=1)
     embeddings: str | None = option(
-        None, "a GloVe-format text file of word vectors to start the embedding from"
+        None,
+        "a GloVe-format text file of word vectors to start the embedding from",
+        path=True,
+        checksum=False,  # read once, when the run is created
     )
 
     def check(self) -> None:
@@ -146,6 +152,13 @@ def dataset_files(data: ClassifyData) -> dict[str, Path | None]:
             part: registry.locate(data.data, files[part]) if part in files else None
             for part in ("train", "valid", "test")
         }
+    if not Path(data.data).exists():
+        from rnnkit.data import registry
+
+        raise InputError(
+            f"{data.data}: file not found, and not a dataset ({', '.join(NAMED)})"
+            + registry.did_you_mean(Path(data.data).name, list(NAMED))
+        )
     return {
         "train": Path(data.data),
         "valid": Path(data.valid) if data.valid else None,
@@ -173,6 +186,8 @@ def load_parts(
             )
         row_of_line = {line: row for row, line in enumerate(train.lines)}
         for name in ("train", *missing):
+            if name not in split:
+                raise InputError(f"the run's {SPLIT} has no key {name!r}; the file is damaged")
             try:
                 parts[name] = train.subset([row_of_line[line] for line in split[name]])
             except KeyError as error:
@@ -367,7 +382,8 @@ class LoadedClassifier:
 
     def display(self, label: str) -> str:
         """A class as the user knows it (``positive`` for SST-2's ``1``)."""
-        return self.config.get("label_names", {}).get(label, label)
+        names = self.config.get("label_names")
+        return names.get(label, label) if isinstance(names, dict) else label
 
 
 class ClassifySpec(TaskSpec):
@@ -380,16 +396,19 @@ class ClassifySpec(TaskSpec):
     train_defaults = {"epochs": 10.0, "eval_every": 100, "lr": 1e-3}
     unit = "nats"
 
+    def is_dataset(self, value: str) -> bool:
+        return value in NAMED
+
     def build(self, config, run: Path, resume: bool) -> Built:
         from rnnkit.data.tokenize import read_word_vectors
 
         data, model_config = config["data"], config["model"]
         vectors, note = None, ""
         if resume:
-            stored = load_run(run, self.name)
+            config_json = load_run(run, self.name)
             vocab, _ = Vocab.load(run / VOCAB)
-            split = read_json(run / SPLIT, "stored split") if stored.get("split") else None
-            prepared = prepare(data, split, vocab, stored["classes"])
+            split = read_split(run, config_json)
+            prepared = prepare(data, split, vocab, stored_classes(run, config_json))
         else:
             prepared = prepare(data)
             if data.embeddings:
@@ -433,40 +452,49 @@ class ClassifySpec(TaskSpec):
         )
 
     def load(self, run) -> LoadedClassifier:
+        run = Path(run)
         config = load_run(run, self.name)
-        vocab, tokenizer = Vocab.load(Path(run) / VOCAB)
+        vocab, tokenizer = Vocab.load(run / VOCAB)
+        sections = self.from_stored(config, str(run / "config.json"))
         if tokenizer is None:
-            data = config["data"]
-            tokenizer = Tokenizer(data.get("tokenizer", "word"), data.get("lowercase", True))
-        sections = self.from_stored(config, str(Path(run) / "config.json"))
-        sizes = config.get("sizes") or {
-            "vocab_size": len(vocab),
-            "num_classes": len(config["classes"]),
-        }
-        model = TextClassifier(sections["model"], sizes["vocab_size"], sizes["num_classes"])
+            tokenizer = Tokenizer(sections["data"].tokenizer, sections["data"].lowercase)
+        classes = stored_classes(run, config)
+        size = stored_size(run, config, "vocab_size", len(vocab))
+        if size != len(vocab):
+            raise InputError(
+                f"{run / VOCAB}: has {len(vocab)} tokens, but the model was trained with {size} "
+                "(config.json 'sizes.vocab_size'); the file is damaged"
+            )
+        if stored_size(run, config, "num_classes", len(classes)) != len(classes):
+            raise InputError(
+                f"{run / 'config.json'}: 'classes' has {len(classes)} entries but "
+                "'sizes.num_classes' differs; the file is damaged"
+            )
+        model = TextClassifier(sections["model"], len(vocab), len(classes))
         load_best_weights(run, model)
         model.eval()
         return LoadedClassifier(model, vocab, tokenizer, config)
 
-    def evaluate(self, run, data: str | None = None) -> dict:
+    def score(self, run: Path, data: str | None = None) -> Scored:
         from rnnkit.data import registry
 
-        run = Path(run)
         loaded = self.load(run)
-        config, classes = loaded.config, loaded.config["classes"]
-        stored = self.from_stored(config, str(run / "config.json"))["data"]
+        config = loaded.config
+        classes = stored_classes(run, config)
+        stored_data = self.from_stored(config, str(run / "config.json"))["data"]
         result: dict = {}
         if data and not registry.is_registered(data):
-            parts = {"test": _read(data, stored)}
+            parts = {"test": _read(data, stored_data)}
         else:
-            if data:
-                stored = ClassifyData(
-                    **{**asdict(stored), "data": data, "valid": None, "test": None}
-                )
             split = None
-            if config.get("split") and not data:
-                split = read_json(run / SPLIT, "stored split")
-            prepared = prepare(stored, split, loaded.vocab, classes)
+            if data:
+                stored_data = ClassifyData(
+                    **{**asdict(stored_data), "data": data, "valid": None, "test": None}
+                )
+            else:
+                check_sources(run, config)
+                split = read_split(run, config)
+            prepared = prepare(stored_data, split, loaded.vocab, classes)
             parts = {"test": prepared.test, "valid": prepared.valid}
         for name, part in parts.items():
             ids = encode_texts(part, loaded.tokenizer, loaded.vocab)
@@ -477,18 +505,56 @@ class ClassifySpec(TaskSpec):
                 result["valid"].update({k: metrics[k] for k in ("loss", "accuracy", "macro_f1")})
                 continue
             result = {
-                "data": data or stored.data,
+                "data": data or stored_data.data,
                 "part": "all rows of --data" if len(parts) == 1 else "test",
                 "examples": len(part),
                 **metrics,
                 "classes": classes,
-                "label_names": config.get("label_names", {}),
+                "label_names": config.get("label_names") or {},
                 **result,
             }
-        write_json(run / "eval.json", result)
         names = [loaded.display(c) for c in classes]
-        plot_confusion(result["confusion"], names, run / "confusion.png", f"{result['data']}: test")
-        return result
+        title = f"{result['data']}: {result['part']}"
+        return Scored(
+            result,
+            {"confusion.png": lambda path: plot_confusion(result["confusion"], names, path, title)},
+        )
+
+
+def stored_classes(run: Path, config: dict) -> list[str]:
+    """The class names a run was trained on (config.json's ``classes``), checked."""
+    classes = stored(run, config, "classes", kind=list)
+    if len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise InputError(
+            f"{Path(run) / 'config.json'}: key 'classes' must list at least two class names; "
+            "the file is damaged"
+        )
+    return classes
+
+
+def read_split(run: Path, config: dict) -> dict | None:
+    """The split stored with a run (split.json), checked; None when the run made none."""
+    if not stored(run, config, "split", kind=bool):
+        return None
+    path = Path(run) / SPLIT
+    split = read_json(path, "stored split")
+    if not isinstance(split, dict):
+        raise InputError(f"{path}: not a stored split (expected a JSON object)")
+    kinds = {"source": str, "sha256": str, "seed": int, "fractions": dict}
+    for key, value in split.items():
+        if key in ("train", "valid", "test") and not (
+            isinstance(value, list) and all(isinstance(v, int) for v in value)
+        ):
+            raise InputError(f"{path}: key {key!r} must be a list of line numbers")
+        if key in kinds and not isinstance(value, kinds[key]):
+            raise InputError(f"{path}: key {key!r} should be {kinds[key].__name__}; damaged")
+    fractions = split.get("fractions", {}).values()
+    if not all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions):
+        raise InputError(f"{path}: key 'fractions' must hold numbers; the file is damaged")
+    for key in ("train", "sha256"):
+        if key not in split:
+            raise InputError(f"{path}: has no key {key!r}; the file is damaged")
+    return split
 
 
 SPEC = ClassifySpec()

@@ -19,10 +19,9 @@ from rnnkit import sampling
 from rnnkit.config import option
 from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches, read_text, split_text
 from rnnkit.errors import InputError
-from rnnkit.io import write_json
 from rnnkit.models.lm import CharLM, LMConfig
-from rnnkit.tasks.spec import Built, TaskSpec
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
+from rnnkit.training.run import check_sources, load_best_weights, load_run, stored_size
 
 EVAL_CHUNK = 1024  # characters per forward pass when scoring a long stream
 
@@ -34,6 +33,7 @@ class LMData:
     data: str = option(
         "tinyshakespeare",
         "a registered dataset name (tinyshakespeare) or a path to a UTF-8 text file",
+        path=True,
     )
     valid_fraction: float = option(
         0.1, "the last fraction of the text held out for validation", above=0, below=1
@@ -54,6 +54,11 @@ def resolve_text(data: str) -> Path:
 
     if registry.is_registered(data):
         return registry.locate(data)
+    if not Path(data).exists():
+        raise InputError(
+            f"{data}: file not found, and not a registered dataset (see rnnkit data list)"
+            + registry.did_you_mean(Path(data).name)
+        )
     return Path(data)
 
 
@@ -222,21 +227,33 @@ class LMSpec(TaskSpec):
             save=lambda out: vocab.save(out / VOCAB),
         )
 
+    def is_dataset(self, value: str) -> bool:
+        from rnnkit.data import registry
+
+        return registry.is_registered(value)
+
     def load(self, run) -> LoadedLM:
         config = load_run(run, self.name)
         vocab = CharVocab.load(Path(run) / VOCAB)
         sections = self.from_stored(config, str(Path(run) / "config.json"))
+        size = stored_size(run, config, "vocab_size", len(vocab))
+        if size != len(vocab):
+            raise InputError(
+                f"{Path(run) / VOCAB}: has {len(vocab)} characters, but the model was trained "
+                f"with {size} (config.json 'sizes.vocab_size'); the file is damaged"
+            )
         model = CharLM(sections["model"], len(vocab))
         load_best_weights(run, model)
         model.eval()
         return LoadedLM(model, vocab, config)
 
-    def evaluate(self, run, data: str | None = None) -> dict:
+    def score(self, run: Path, data: str | None = None) -> Scored:
         loaded = self.load(run)
         if data:
             text, source = read_text(data), str(data)
         else:
-            stored = self.from_stored(loaded.config, str(run))["data"]
+            stored = self.from_stored(loaded.config, str(run / "config.json"))["data"]
+            check_sources(run, loaded.config)
             _, text = split_text(read_corpus(stored.data), stored.valid_fraction)
             source = f"{stored.data} (validation split, last {stored.valid_fraction:.0%})"
         ids = loaded.vocab.encode(text, what=source)
@@ -246,8 +263,7 @@ class LMSpec(TaskSpec):
         result = {"data": source, "characters": len(ids) - 1, **metrics}
         if not data:
             result["valid"] = metrics  # the validation split is what a char LM is scored on
-        write_json(Path(run) / "eval.json", result)
-        return result
+        return Scored(result)
 
 
 SPEC = LMSpec()

@@ -19,12 +19,18 @@ best weights and save the state for resuming. Files in the run directory:
 - ``model.safetensors``: the best weights by validation loss;
 - ``last.safetensors``: everything needed to resume exactly (weights, optimizer, schedule, step,
   carried state, RNG states, timers), one file written atomically;
-- ``metrics.jsonl``: one JSON line per evaluation; ``loss.png``: the curves (needs matplotlib);
+- ``metrics.jsonl``: one JSON line per evaluation, written once the checkpoints of that step are
+  saved, so the log never claims a step that no checkpoint holds; ``loss.png``: the curves
+  (needs matplotlib);
 - ``tb/``: TensorBoard logs when the ``tensorboard`` extra is installed.
+
+Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after the current step and save the state; a
+second one stops at once (the files saved before stay intact: every file is replaced atomically).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -41,15 +47,16 @@ from torch import Tensor, nn
 
 from rnnkit.config import option
 from rnnkit.errors import InputError
+from rnnkit.io import append_line, write_bytes
 from rnnkit.plots import plot_losses
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.training.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizers
-from rnnkit.training.run import BEST
+from rnnkit.training.run import BEST, LAST
 
 logger = logging.getLogger(__name__)
 
-LAST = "last.safetensors"
 METRICS = "metrics.jsonl"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Task(Protocol):
@@ -189,7 +196,10 @@ class Trainer:
         self.progress = Progress()
         self.carry: Any = None
         self.stop_reason: str | None = None
+        self._signalled = False
         self._writer = None
+        self.saved_step = 0  # the step last.safetensors holds
+        self.restored = False  # whether load_last() ran
 
     # --- the bounds of a run ----------------------------------------------------------------------
     @property
@@ -219,6 +229,20 @@ class Trainer:
         """Ask the loop to save and stop after the current step (Ctrl-C does this)."""
         self.stop_reason = reason
 
+    def _on_signal(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM: stop after this step and save; the second one: stop now."""
+        if self._signalled:
+            raise KeyboardInterrupt
+        self._signalled = True
+        self.request_stop()
+
+    def _install_signal_handlers(self) -> dict:
+        previous = {}
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+                previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train until a bound is reached, the run is interrupted, or early stopping; return a
@@ -227,12 +251,14 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         if resume:
-            self.load_last()
+            if not self.restored:
+                self.load_last()
+            self._trim_metrics()
         else:
             torch.manual_seed(config.seed)
             random.seed(config.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        previous_handler = signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        previous_handlers = self._install_signal_handlers()
         bar = self._progress_bar()
         started = time.perf_counter()
         elapsed_before = self.progress.elapsed
@@ -273,7 +299,8 @@ class Trainer:
             self.progress.elapsed = elapsed_before + time.perf_counter() - started
             self.save_last()
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
             if bar is not None:
                 bar.close()
             if self._writer is not None:
@@ -294,11 +321,7 @@ class Trainer:
             loss, carry, count = self.task.training_loss(batch, self.carry)
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the training loss became {value} at step {self.progress.step + 1}; training "
-                f"stopped. The last good state is kept in {self.run_dir / LAST} and the best "
-                f"weights in {self.run_dir / BEST}; try a lower --lr or a smaller --clip-norm"
-            )
+            raise TrainingDiverged(self._diverged_message(value))
         self.optimizers.zero_grad()
         loss.backward()
         if config.clip_norm is not None:
@@ -309,6 +332,28 @@ class Trainer:
         self.carry = carry
         self.progress.step += 1
         return value, count
+
+    def _diverged_message(self, value: float) -> str:
+        """Why training stopped, naming only the checkpoints that exist."""
+        line = (
+            f"the training loss became {value} at step {self.progress.step + 1}; training stopped"
+        )
+        last, best = self.run_dir / LAST, self.run_dir / BEST
+        if last.is_file():
+            line += (
+                f". The state of step {self.saved_step} is kept in {last} (continue from it "
+                "with --resume)"
+            )
+            if best.is_file():
+                line += f" and the best weights in {best}"
+        elif best.is_file():
+            line += f". The best weights are kept in {best}"
+        else:
+            line += (
+                f" before its first checkpoint (step {self.eval_every}), so nothing was saved; "
+                "start it again without --resume"
+            )
+        return line + "; try a lower --lr or a smaller --clip-norm"
 
     def _evaluate_and_save(
         self, train_loss: float, items_per_s: float, elapsed: float, bar
@@ -328,9 +373,6 @@ class Trainer:
             **{f"val_{k}": v for k, v in metrics.items()},
         }
         self.progress.history.append(record)
-        with open(self.run_dir / METRICS, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        self._log_tensorboard(record)
         if self.on_evaluate is not None and self.on_evaluate(record):
             self.stop_reason = "stopped by on_evaluate"
         if validation < self.progress.best_loss:
@@ -349,6 +391,9 @@ class Trainer:
                 self.stop_reason = f"early stopping: no improvement in {patience} evaluations"
         self.progress.elapsed = elapsed
         self.save_last()
+        # the log line last: metrics.jsonl never holds a step that no checkpoint holds
+        append_line(self.run_dir / METRICS, json.dumps(record))
+        self._log_tensorboard(record)
         if bar is not None:
             bar.set_postfix(
                 loss=f"{train_loss:.3f}", val=f"{validation:.3f}", rate=f"{items_per_s:,.0f}/s"
@@ -369,23 +414,55 @@ class Trainer:
             "python_rng": flatten(random.getstate(), tensors, "pyrng"),
         }
         save_state(self.run_dir / LAST, tensors, meta)
+        self.saved_step = self.progress.step
 
     def load_last(self) -> None:
-        """Restore the state written by :meth:`save_last`."""
+        """Restore the state written by :meth:`save_last`; a damaged file is one InputError
+        naming it."""
         path = self.run_dir / LAST
         if not path.is_file():
             raise InputError(
                 f"{self.run_dir}: nothing to resume (no {LAST}); start without --resume"
             )
         tensors, meta = load_state(path)
-        model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-        self.model.load_state_dict(model_state)
-        self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
-        self.schedule.load_state_dict(meta["schedule"])
-        self.carry = unflatten(meta["carry"], tensors)
-        torch.set_rng_state(unflatten(meta["torch_rng"], tensors))
-        random.setstate(unflatten(meta["python_rng"], tensors))
-        self.progress = Progress(**meta["progress"])
+        try:
+            model_state = {
+                k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")
+            }
+            self.model.load_state_dict(model_state)
+            self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
+            self.schedule.load_state_dict(meta["schedule"])
+            self.carry = unflatten(meta["carry"], tensors)
+            torch.set_rng_state(unflatten(meta["torch_rng"], tensors))
+            random.setstate(unflatten(meta["python_rng"], tensors))
+            self.progress = Progress(**meta["progress"])
+        except KeyError as error:
+            raise InputError(
+                f"{path}: the checkpoint has no {error}; the file is damaged"
+            ) from None
+        except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise InputError(f"{path}: the checkpoint is damaged ({first})") from None
+        self.saved_step = self.progress.step
+        self.restored = True
+
+    def _trim_metrics(self) -> None:
+        """Drop metrics.jsonl lines (of older versions, or cut short) for steps the checkpoint
+        does not hold, so that a resumed run does not log a step twice."""
+        path = self.run_dir / METRICS
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        kept = []
+        for line in lines:
+            try:
+                step = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(step, int) and step <= self.progress.step:
+                kept.append(line)
+        if kept != lines:
+            write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
 
     # --- reporting ------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
