@@ -295,6 +295,24 @@ def test_5_bad_output_places_are_one_line_and_exit_code_2(runs, tmp_path, capsys
     assert not missing.parent.exists() and a_file.read_text() == "x"
 
 
+def test_5_train_out_in_a_read_only_folder_is_one_line_before_the_data_is_read(
+    runs, tmp_path, capsys, monkeypatch
+):
+    import rnnkit.training.run
+
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root may write anyway: the folder is read-only as far as rnnkit asks
+        allowed = os.access
+        monkeypatch.setattr(
+            rnnkit.training.run.os, "access", lambda p, mode: Path(p) != folder and allowed(p, mode)
+        )
+    corpus = runs["folder"] / "corpus.txt"
+    code, _, err = cli(capsys, "train", "lm", "--data", corpus, "--out", folder / "run", *QUICK_LM)
+    assert code == 2 and "cannot create or write the run directory" in one_line(err)
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_5_a_full_disk_is_one_line_and_exit_code_1(runs, capsys):
     code, _, err = cli(capsys, "forecast", runs["forecast"], "--output", "/dev/full")
