@@ -692,8 +692,11 @@ def test_13_every_command_that_computes_takes_threads_quiet_and_verbose():
     from rnnkit.cli import _commands_of
 
     computes_nothing = {"rnnkit train", "rnnkit data", "rnnkit data list"}
+    # a study's trials get cores // --workers threads each; report and status train nothing
+    computes_nothing |= {"rnnkit study", "rnnkit study run", "rnnkit study report"}
+    computes_nothing |= {"rnnkit study status"}
     commands = _commands_of(build_parser())
-    assert len(commands) == 12
+    assert len(commands) == 18  # with main's train probe, study run|report|status and diagnose
     for command in commands:
         flags = {flag for action in command._actions for flag in action.option_strings}
         assert {"-v", "--verbose", "-q", "--quiet"} <= flags, command.prog
