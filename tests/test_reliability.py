@@ -535,6 +535,32 @@ def test_9_ctrl_c_during_start_up_exits_130_without_a_traceback(runs, tmp_path, 
     assert b"Traceback" not in err
 
 
+def test_9_a_ctrl_c_that_a_library_swallowed_still_stops_before_training(
+    runs, tmp_path, monkeypatch, capsys
+):
+    """numpy's first ``import numpy.random`` can swallow the KeyboardInterrupt of a Ctrl-C (in a
+    Cython module's initialisation): the CLI remembers the signal and does not train."""
+    import contextlib
+
+    from rnnkit.tasks import lm
+
+    original = lm.read_parts
+
+    def swallowing(*args, **kwargs):
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lm, "read_parts", swallowing)
+    run = tmp_path / "run"
+    corpus = runs["folder"] / "corpus.txt"
+    code, _, err = cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)
+    assert code == 130 and one_line(err) == "rnnkit: interrupted"
+    assert not (run / "last.safetensors").exists() and not (run / "metrics.jsonl").exists()
+    monkeypatch.setattr(lm, "read_parts", original)  # started again, without --resume
+    assert cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)[0] == 0
+
+
 # --- 10. divergence ---------------------------------------------------------------------------
 def test_10_divergence_names_only_the_checkpoints_that_exist(runs, tmp_path, capsys):
     corpus = runs["folder"] / "corpus.txt"

@@ -19,7 +19,7 @@ from typing import Any
 
 from rnnkit import config as options
 from rnnkit import tasks
-from rnnkit.errors import InputError
+from rnnkit.errors import InputError, check_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +143,7 @@ def train(
         trainer = Trainer(built.task, train_config, run, on_evaluate)
         if resume:
             trainer.load_last()  # a damaged state is one line, before any other
+        check_interrupted()  # a Ctrl-C that a library swallowed while loading: do not train
         logger.info("rnnkit: %s run %s: %s", task, run, built.describe)
         summary = trainer.fit(resume=resume)
     return {**summary, "out": str(run), "parameters": parameters}

@@ -22,7 +22,14 @@ import signal
 import sys
 from importlib import import_module
 
-from rnnkit.errors import InputError, StorageFull
+from rnnkit.errors import (
+    InputError,
+    StorageFull,
+    check_interrupted,
+    forget_interrupt,
+    interrupt,
+    interrupted,
+)
 
 # modules that add their own commands (add_commands(commands)): sample, forecast, ..., data
 COMMANDS = (
@@ -177,11 +184,6 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
-def _terminate(signum, frame) -> None:
-    """SIGTERM (batch schedulers, ``timeout``) outside training: stop as Ctrl-C does."""
-    raise KeyboardInterrupt
-
-
 def _handle(signum: int, handler):
     """Install a signal handler (only the main thread may); return the previous one."""
     try:
@@ -194,11 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rnnkit`` console script; returns the exit code: 0 done, 1 training
     failed (or the disk is full), 2 bad input, 130 interrupted."""
     argv = sys.argv[1:] if argv is None else argv
-    previous = _handle(signal.SIGTERM, _terminate)
+    forget_interrupt()
+    # SIGTERM (batch schedulers, ``timeout``) outside training stops as Ctrl-C does; both are
+    # remembered, so one swallowed while a library loads still stops the command (the trainer
+    # installs its own handlers while it trains)
+    previous = {signum: _handle(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         args = build_parser().parse_args(argv)
         configure_logging(args.verbose, args.quiet)
-        return args.handler(args)
+        code = args.handler(args)
+        check_interrupted()
+        return code
     except InputError as error:
         print(f"rnnkit: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -216,8 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit: error: {where}{error.strerror or error}", file=sys.stderr)
         full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         return EXIT_FAILED if full else EXIT_BAD_INPUT
+    except Exception:
+        if interrupted():  # what broke after a Ctrl-C that a library swallowed (a half import)
+            print("rnnkit: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        raise
     finally:
-        _handle(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            _handle(signum, handler)
 
 
 if __name__ == "__main__":
