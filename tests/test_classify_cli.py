@@ -106,7 +106,7 @@ def test_evaluate_writes_metrics_and_confusion_plot(trained, capsys):
 def test_evaluate_on_another_file(trained, tmp_path):
     other = write_tsv(tmp_path / "other.tsv", rows(30, seed=5))
     assert main(["evaluate", str(trained), "--data", other]) == 0
-    assert json.loads((trained / "eval.json").read_text())["examples"] == 30
+    assert json.loads((trained / "eval-other.json").read_text())["examples"] == 30
 
 
 def test_separate_valid_and_test_files_and_csv_columns_by_name(tmp_path):

@@ -202,6 +202,7 @@ def test_toml_values_must_have_their_options_type(corpus, tmp_path, line, messag
     done = rnnkit("train", "lm", "--config", recipe, "--out", tmp_path / "run", check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"{recipe}: " in done.stderr and message in done.stderr
+    assert not (tmp_path / "run").exists()  # nothing is written before the values are checked
 
 
 def test_none_given_on_the_command_line_turns_an_option_off(corpus, tmp_path):

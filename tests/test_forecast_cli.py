@@ -114,8 +114,9 @@ def test_evaluate_on_another_file_scores_all_its_windows(hourly, tmp_path):
     train(hourly, run, "--target", "load", "--lookback", "24", "--horizon", "4")
     other = write_hourly(tmp_path / "other.csv", rows=60, start_day=10)
     assert main(["evaluate", str(run), "--data", str(other)]) == 0
-    result = json.loads((run / "eval.json").read_text())
+    result = json.loads((run / "eval-other.json").read_text())  # the run's eval.json is kept
     assert result["windows"] == 60 - 24 - 4 + 1 and result["data"] == str(other)
+    assert not (run / "eval.json").exists()
 
 
 def test_sine_trains_from_a_config_file(tmp_path):

@@ -152,7 +152,7 @@ def test_bad_translate_input_is_one_line_and_exit_code_2(run, argv, expected, ca
 def test_translate_refuses_a_run_of_another_task(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"task": "lm"}))
     assert main(["translate", str(tmp_path), "ein"]) == 2
-    assert "is a lm run, not a translate run" in error_line(capsys)
+    assert "is an lm run, not a translate run" in error_line(capsys)
 
 
 def test_multi30k_files_are_line_aligned():

@@ -1,15 +1,37 @@
 """rnnkit: recurrent neural networks written from their equations.
 
-``import rnnkit`` loads torch and numpy only; training, data and plotting load when used.
+``import rnnkit`` loads only the standard library; torch and numpy load with the first cell, layer
+or attention module used (so the ``rnnkit`` command starts inside its own error handling, and
+Ctrl-C while torch loads is a clean exit), training, data and plotting when used.
 ``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate`` and ``rnnkit.diagnose`` are the Python API
 (:mod:`rnnkit.api`).
 """
 
-from rnnkit import attention
-from rnnkit.cells import GRUCell, LSTMCell, RNNCell
-from rnnkit.layers import GRU, LSTM, RNN
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_LAZY = {
+    "RNNCell": "rnnkit.cells",
+    "LSTMCell": "rnnkit.cells",
+    "GRUCell": "rnnkit.cells",
+    "RNN": "rnnkit.layers",
+    "LSTM": "rnnkit.layers",
+    "GRU": "rnnkit.layers",
+}
+
+
+def __getattr__(name: str):
+    if name == "attention":
+        return import_module("rnnkit.attention")
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def train(task, config=None, out=None, **options):
@@ -26,19 +48,19 @@ def load(run):
     return api.load(run)
 
 
-def evaluate(run, data=None):
+def evaluate(run, data=None, **options):
     """Score a run and write RUN/eval.json; see :func:`rnnkit.api.evaluate`."""
     from rnnkit import api
 
-    return api.evaluate(run, data)
+    return api.evaluate(run, data, **options)
 
 
-def diagnose(run, data=None, batches=4):
+def diagnose(run, data=None, batches=4, **options):
     """Gradient per step, gate saturation and recurrent spectra of a run, into
     RUN/diagnostics.json; see :func:`rnnkit.api.diagnose`."""
     from rnnkit import api
 
-    return api.diagnose(run, data, batches)
+    return api.diagnose(run, data, batches, **options)
 
 
 __all__ = [

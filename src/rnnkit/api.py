@@ -9,8 +9,9 @@ Options are named as on the command line (``hidden``, ``max-steps``; field names
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +19,9 @@ from typing import Any
 
 from rnnkit import config as options
 from rnnkit import tasks
-from rnnkit.errors import InputError
+from rnnkit.errors import InputError, check_interrupted
+
+logger = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -36,13 +39,18 @@ def configure(task: str, config: Mapping[str, Any] | None = None, where: str = "
     return tasks.get(task).resolve(config or {}, where)
 
 
-def _resumed(spec, run: Path, config: Mapping[str, Any], where: str) -> dict:
-    """A run's stored sections, with the budget options in ``config`` applied; any other option
-    that differs from the stored one is refused."""
-    from rnnkit.training.run import load_run
+def _resumed(spec, run: Path, config: Mapping[str, Any], where: str) -> tuple[dict, dict]:
+    """A run's stored sections, with the budget options in ``config`` applied, and its
+    config.json; any other option that differs from the stored one is refused."""
+    from rnnkit.training.run import load_run, started
     from rnnkit.training.trainer import BUDGET, RUNTIME
 
     stored = load_run(run, spec.name)
+    if not started(run):
+        raise InputError(
+            f"{run}: nothing to resume (it stopped before its first checkpoint); start it again "
+            "without --resume"
+        )
     sections = spec.from_stored(stored, str(run / "config.json"))
     given = options.normalise(spec.classes, config, where)
     for section, values in given.items():
@@ -51,8 +59,8 @@ def _resumed(spec, run: Path, config: Mapping[str, Any], where: str) -> dict:
                 setattr(sections[section], name, value)
                 continue
             before = getattr(sections[section], name)
-            if value != before:
-                field = next(f for f in options.options_of(spec.classes[section]) if f.name == name)
+            field = next(f for f in options.options_of(spec.classes[section]) if f.name == name)
+            if spec.absolute(field, value) != before:  # a path is compared as an absolute one
                 raise InputError(
                     f"--{options.flag_name(field)} {value} differs from the run's "
                     f"{before} ({run / 'config.json'}); at --resume only "
@@ -60,7 +68,7 @@ def _resumed(spec, run: Path, config: Mapping[str, Any], where: str) -> dict:
                 )
     for section, cls in spec.classes.items():  # the changed budget is checked like a new one
         sections[section] = options.build(cls, asdict(sections[section]))
-    return sections
+    return sections, stored
 
 
 def train(
@@ -86,36 +94,58 @@ def train(
     """
     import torch
 
-    from rnnkit.training.run import CONFIG, create_run
+    from rnnkit.training.run import (
+        check_new_run,
+        check_sources,
+        create_run,
+        lock_run,
+        record_sources,
+    )
     from rnnkit.training.trainer import Trainer
 
     spec = tasks.get(task)
     run = Path(out or f"runs/{task}")
     config = config or {}
-    if resume:
-        sections = _resumed(spec, run, config, where)
-    else:
-        if (run / CONFIG).exists():
-            raise InputError(
-                f"{run} already holds a run; pass --resume to continue it or choose another --out"
+    with contextlib.ExitStack() as held:
+        if resume:
+            if run.is_dir():  # (else load_run says there is no run to resume)
+                held.enter_context(lock_run(run))  # before anything is read
+            sections, stored = _resumed(spec, run, config, where)
+            check_sources(
+                run,
+                stored,
+                hint="; resuming would train on other data: restore the file, or train a new run",
             )
-        sections = spec.resolve(config, where)
-    train_config = sections["train"]
-    if train_config.threads:
-        torch.set_num_threads(train_config.threads)
-    seed_everything(train_config.seed)  # before anything random is built
-    built = spec.build(sections, run, resume)
-    parameters = sum(p.numel() for p in built.model.parameters())
-    if not resume:
-        record = {name: asdict(section) for name, section in sections.items()}
-        create_run(
-            run,
-            {"task": task, **record, "sizes": built.model.sizes, **built.record},
-        )
-        built.save(run)
-    print(f"rnnkit: {task} run {run}: {built.describe}", file=sys.stderr)
-    trainer = Trainer(built.task, train_config, run, on_evaluate)
-    summary = trainer.fit(resume=resume)
+        else:
+            sections = spec.resolve(config, where)
+            check_new_run(run)  # before the data is read
+        train_config = sections["train"]
+        if train_config.threads:
+            torch.set_num_threads(train_config.threads)
+        seed_everything(train_config.seed)  # before anything random is built
+        built = spec.build(sections, run, resume)
+        parameters = sum(p.numel() for p in built.model.parameters())
+        if not resume:
+            held.enter_context(lock_run(run))  # the folder is made here, once all is checked
+            record = {name: asdict(section) for name, section in sections.items()}
+            sources = record_sources(spec.data_files(sections))
+            built.save(run)  # the artifacts first: config.json, written last, marks a run
+            create_run(
+                run,
+                {
+                    "task": task,
+                    **record,
+                    "sizes": built.model.sizes,
+                    **built.record,
+                    "sources": sources,
+                },
+            )
+        trainer = Trainer(built.task, train_config, run, on_evaluate)
+        if resume:
+            trainer.load_last()  # a damaged state is one line, before any other
+        check_interrupted()  # a Ctrl-C that a library swallowed while loading: do not train
+        logger.info("rnnkit: %s run %s: %s", task, run, built.describe)
+        summary = trainer.fit(resume=resume)
     return {**summary, "out": str(run), "parameters": parameters}
 
 
@@ -124,20 +154,34 @@ def load(run: str | Path) -> Any:
     return tasks.get(task_of(run)).load(run)
 
 
-def evaluate(run: str | Path, data: str | None = None) -> dict:
-    """Score a run's best weights on its own test data (or ``data``), write ``RUN/eval.json`` and
-    return it; ``result["valid"]`` holds the validation metrics."""
-    return tasks.get(task_of(run)).evaluate(run, data)
+def evaluate(
+    run: str | Path, data: str | None = None, report: Callable[[dict], None] | None = None
+) -> dict:
+    """Score a run's best weights on its own test data, write ``RUN/eval.json`` and return it;
+    ``result["valid"]`` holds the validation metrics. With ``data``, score that file or dataset
+    and write ``RUN/eval-NAME.json``. ``report(result)`` sees the result before any file is
+    written (the CLI prints it, so that a run folder that cannot be written loses nothing).
+
+    The run's own data files are checked against the sha256 stored with the run; a missing or
+    changed file is an InputError (pass ``data`` to score another file on purpose)."""
+    return tasks.get(task_of(run)).evaluate(run, data, report)
 
 
-def diagnose(run: str | Path, data: str | None = None, batches: int = 4) -> dict:
+def diagnose(
+    run: str | Path,
+    data: str | None = None,
+    batches: int = 4,
+    report: Callable[[dict], None] | None = None,
+) -> dict:
     """How a run's recurrent layer passes gradient back through time: ||dL/dh_t|| per step on
     its first ``batches`` training batches (of ``data`` instead, when given), gate saturation,
-    the spectra of its recurrent weights and how often clipping fired. Writes
-    ``RUN/diagnostics.json`` and its figures and returns the JSON (:meth:`TaskSpec.diagnose`)."""
+    the spectra of its recurrent weights and how often clipping fired. ``report(result)`` sees
+    the result before any file is written; then writes ``RUN/diagnostics.json`` and its figures
+    and returns the JSON (:meth:`TaskSpec.diagnose`). The run's own data files are checked
+    against the sha256 stored with the run, as for :func:`evaluate`."""
     if batches < 1:
         raise InputError(f"--batches must be positive, got {batches}")
-    return tasks.get(task_of(run)).diagnose(run, data, batches)
+    return tasks.get(task_of(run)).diagnose(run, data, batches, report)
 
 
 def task_of(run: str | Path) -> str:

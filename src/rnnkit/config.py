@@ -34,11 +34,15 @@ def option(
     below: float | None = None,
     none: str | None = None,
     duration: bool = False,
+    path: bool = False,
+    checksum: bool = True,
 ) -> Any:
     """A dataclass field that is a user option.
 
     ``min`` is an inclusive lower bound, ``above``/``below`` exclusive ones; ``none`` says what
     ``None`` means (shown in help as the default); ``duration`` accepts '90s', '10m', '1h'.
+    ``path`` marks a file the user names (stored as an absolute path unless it names a
+    dataset); its sha256 is stored with the run unless ``checksum`` is False (a file read once).
     """
     metadata = {
         "help": help,
@@ -49,6 +53,8 @@ def option(
         "below": below,
         "none": none,
         "duration": duration,
+        "path": path,
+        "checksum": checksum,
     }
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
@@ -236,6 +242,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{file}: config file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{file}: cannot read the config file ({error})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # lone \r line endings too
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

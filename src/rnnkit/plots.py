@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rnnkit.errors import InputError
+from rnnkit.io import atomic_write
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -63,13 +64,17 @@ def require_pyplot(what: str) -> ModuleType:
 
 
 def save(figure: Figure, path: Path, dpi: int) -> Path:
-    """Lay ``figure`` out, write it to ``path`` and close it (pyplot keeps every figure in memory
-    until it is closed)."""
+    """Lay ``figure`` out, write it to ``path`` (atomically; the folder must exist) and close it
+    (pyplot keeps every figure in memory until it is closed)."""
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
+    path = Path(path)
+    fmt = path.suffix[1:].lower() or "png"
+    try:
+        figure.tight_layout()
+        atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt), parents=False)
+    finally:
+        plt.close(figure)
     return path
 
 
@@ -135,9 +140,7 @@ def plot_attention(translation: Translation, path: str | Path) -> Path:
     axis.set_xlabel("source")
     axis.set_ylabel("translation")
     figure.colorbar(image, ax=axis, fraction=0.04)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save(figure, path, dpi=80)
+    return save(figure, Path(path), dpi=80)
 
 
 def plot_forecast_next(

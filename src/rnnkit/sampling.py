@@ -12,14 +12,18 @@ Filters apply in that order (temperature, then top-k, then top-p) and the rest i
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 
 def check_options(temperature: float, top_k: int | None, top_p: float | None) -> None:
     """Raise ValueError for an impossible option."""
-    if temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, got {temperature}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(
+            f"--temperature must be a finite number >= 0 (0 is greedy), got {temperature}"
+        )
     if top_k is not None and top_k < 1:
         raise ValueError(f"--top-k must be >= 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:

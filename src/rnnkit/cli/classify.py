@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.cli import set_threads
+from rnnkit.cli import add_threads, set_threads
 from rnnkit.errors import InputError
 
 
@@ -34,7 +34,7 @@ def add_commands(commands) -> None:
     classify.add_argument(
         "--all", action="store_true", help="print every class's probability, not just the best"
     )
-    classify.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads(classify)
     classify.set_defaults(handler=classify_command)
 
 
@@ -43,16 +43,19 @@ def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(texts, where each came from) from the arguments, --file or stdin."""
     if args.file and args.texts:
         raise InputError("give texts as arguments or --file, not both")
-    if args.file:
-        from rnnkit.data.text import read_text
+    from rnnkit.data.text import normalise_newlines, read_text
 
-        lines = read_text(args.file).splitlines()
+    if args.file:
+        text = read_text(args.file)
         source = args.file
     elif not args.texts or args.texts == ["-"]:
-        lines = sys.stdin.read().splitlines()
+        text = sys.stdin.read().removeprefix("\ufeff")
         source = "<stdin>"
     else:
         return list(args.texts), [f"text {i}" for i in range(1, len(args.texts) + 1)]
+    lines = normalise_newlines(text).split("\n")  # numbered as an editor numbers them
+    if lines[-1] == "":
+        lines.pop()
     if not lines:
         raise InputError(f"{source}: no texts to classify")
     return lines, [f"{source}:{i}" for i in range(1, len(lines) + 1)]

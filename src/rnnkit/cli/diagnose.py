@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.cli import set_threads
+from rnnkit.cli import add_threads, set_threads
 
 
 def add_commands(commands) -> None:
@@ -28,7 +28,7 @@ def add_commands(commands) -> None:
     diagnose.add_argument(
         "--batches", type=int, default=4, help="training batches to average over (default: 4)"
     )
-    diagnose.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads(diagnose)
     diagnose.set_defaults(handler=diagnose_command)
 
 
@@ -36,9 +36,13 @@ def diagnose_command(args: argparse.Namespace) -> int:
     from rnnkit import api
 
     set_threads(args.threads)
-    result = api.diagnose(args.run, args.data, args.batches)
-    for line in summary(result):
-        print(line)
+
+    def report(result: dict) -> None:  # before any file is written: a failed write loses nothing
+        for line in summary(result):
+            print(line, flush=True)
+
+    result = api.diagnose(args.run, args.data, args.batches, report=report)
+    print(f"wrote {result['run']}/diagnostics.json and its figures")
     return 0
 
 
@@ -77,5 +81,4 @@ def summary(result: dict) -> list[str]:
             f"clipping ({setting}) fired in {fired['share']:.1%} of {fired['steps']} steps; "
             f"largest gradient norm {fired['grad_norm_max']:.3g}"
         )
-    lines.append(f"wrote {result['run']}/diagnostics.json and its figures")
     return lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.cli import set_threads
+from rnnkit.cli import add_threads, set_threads
 from rnnkit.errors import InputError
 
 
@@ -16,40 +16,53 @@ def add_commands(commands) -> None:
     sample = commands.add_parser(
         "sample",
         help="generate text from a language-model run",
-        description="Continue --prime with --length tokens: characters, or words for a run "
-        "trained with --tokenizer word (prime words it does not know read as <unk>).",
+        description="Print --prime and the --length tokens the model continues it with: "
+        "characters, or words for a run trained with --tokenizer word (prime words it does not "
+        "know read as <unk>).",
     )
     sample.add_argument("run", help="a language-model run directory")
     sample.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
     sample.add_argument(
-        "--length", type=int, default=1000, help="tokens (characters or words) to generate"
+        "--length",
+        type=int,
+        default=1000,
+        help="tokens (characters or words) to generate (default: 1000)",
     )
     sample.add_argument(
         "--temperature",
         type=float,
         default=0.8,
-        help="below 1 is more conservative, above 1 more random, 0 is greedy",
+        help="below 1 is more conservative, above 1 more random, 0 is greedy (default: 0.8)",
     )
-    sample.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest")
+    sample.add_argument(
+        "--top-k", type=int, default=None, help="sample among the k likeliest (default: all)"
+    )
     sample.add_argument(
         "--top-p",
         type=float,
         default=None,
-        help="sample among the likeliest tokens covering probability p",
+        help="sample among the likeliest tokens covering probability p (default: 1, all)",
     )
-    sample.add_argument("--seed", type=int, default=None, help="repeatable sampling")
-    sample.add_argument("--threads", type=int, help="torch CPU threads")
+    sample.add_argument(
+        "--seed", type=int, default=None, help="repeatable sampling (default: a random seed)"
+    )
+    add_threads(sample)
     sample.set_defaults(handler=sample_command)
 
 
 def sample_command(args: argparse.Namespace) -> int:
+    from rnnkit import sampling
     from rnnkit.tasks.lm import SPEC, generate
 
     set_threads(args.threads)
-    loaded = SPEC.load(args.run)
-    model, vocab = loaded.model, loaded.vocab
     if args.length < 0:
         raise InputError(f"--length must be >= 0, got {args.length}")
+    try:  # the options first: nothing is printed when one is wrong
+        sampling.check_options(args.temperature, args.top_k, args.top_p)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    loaded = SPEC.load(args.run)
+    model, vocab = loaded.model, loaded.vocab
     try:
         stream = generate(
             model,

@@ -4,11 +4,14 @@ task's configuration dataclasses and help that shows the default that applies to
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from rnnkit import config as options
 from rnnkit import tasks
+
+logger = logging.getLogger(__name__)
 
 
 def add_commands(commands) -> None:
@@ -35,22 +38,25 @@ def add_task_parser(subparsers, spec) -> argparse.ArgumentParser:
 
 
 def run_training(args: argparse.Namespace) -> int:
-    """Train through :func:`rnnkit.api.train`; one line on how it ended; the exit code."""
+    """Train through :func:`rnnkit.api.train`; one line on how it ended; the exit code (0 done,
+    1 diverged, 130 interrupted: the state is saved and ``--resume`` continues it)."""
     from rnnkit import api
     from rnnkit.training.trainer import TrainingDiverged, describe_stop
 
     spec = args.spec
     out = Path(args.out or f"runs/{spec.name}")
     where = f"{args.config}: " if args.config else ""
+    given = options.given(args, spec)
+    if getattr(args, "quiet", False):
+        given["progress"] = False
     try:
-        summary = api.train(
-            spec.name, options.given(args, spec), out, resume=args.resume, where=where
-        )
+        summary = api.train(spec.name, given, out, resume=args.resume, where=where)
     except TrainingDiverged as error:
         print(f"rnnkit: {error}", file=sys.stderr)
         return 1
     line = describe_stop(summary, out, spec.unit)
-    if summary["stop_reason"] != "interrupted":
-        line += f"; next: rnnkit evaluate {out}"
-    print(line, file=sys.stderr)
+    if summary["stop_reason"] == "interrupted":
+        print(line, file=sys.stderr)  # even with --quiet: the exit code alone does not say why
+        return 130
+    logger.info("%s; next: rnnkit evaluate %s", line, out)
     return 0

@@ -6,9 +6,10 @@ Training, loading and evaluation are the translate task's (:mod:`rnnkit.tasks.tr
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
-from rnnkit.cli import set_threads
+from rnnkit.cli import add_threads, set_threads
 from rnnkit.errors import InputError
 
 
@@ -44,12 +45,13 @@ def add_commands(commands) -> None:
     command.add_argument(
         "--show-attention", metavar="PNG", help="draw the attention map of the sentence here"
     )
-    command.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads(command)
     command.set_defaults(handler=translate_command)
 
 
 def _read_sentences(args: argparse.Namespace) -> list[str]:
     from rnnkit.data.pairs import read_lines, split_lines
+    from rnnkit.data.text import normalise_newlines
 
     if args.text is not None and args.input is not None:
         raise InputError("give the sentence as an argument or --input FILE, not both")
@@ -59,7 +61,8 @@ def _read_sentences(args: argparse.Namespace) -> list[str]:
         return read_lines(args.input)
     if sys.stdin is None or sys.stdin.isatty():
         raise InputError("nothing to translate: give a sentence, --input FILE, or pipe lines in")
-    return split_lines(sys.stdin.read().replace("\r\n", "\n"), "standard input")
+    text = sys.stdin.read().removeprefix("\ufeff")
+    return split_lines(normalise_newlines(text), "standard input")
 
 
 def translate_command(args: argparse.Namespace) -> int:
@@ -71,6 +74,10 @@ def translate_command(args: argparse.Namespace) -> int:
     from rnnkit.tasks.translate import SPEC, DecodeConfig
 
     set_threads(args.threads)
+    if args.show_attention:
+        from rnnkit.io import check_writable
+
+        check_writable(args.show_attention, "--show-attention")
     loaded = SPEC.load(args.run)
     translator, decode = loaded.translator, loaded.decode
     sampled = args.temperature > 0 or args.top_k is not None or args.top_p is not None
@@ -105,5 +112,5 @@ def translate_command(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if args.show_attention:
         path = plot_attention(translations[0], args.show_attention)
-        print(f"rnnkit: attention map written to {path}", file=sys.stderr)
+        logging.getLogger(__name__).info("rnnkit: attention map written to %s", path)
     return 0

@@ -14,7 +14,6 @@ model does not know.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.data.text import normalise_newlines
 from rnnkit.errors import InputError
 
 LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y", "v1")
@@ -99,9 +99,8 @@ def _delimiter(path: Path, text: str, delimiter: str) -> str:
 
 def _rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) of every row that is not blank."""
-    if delimiter == "\t":  # TSV: no quoting, one row per line
-        for number, line in enumerate(text.split("\n"), start=1):
-            line = line.rstrip("\r")
+    if delimiter == "\t":  # TSV: no quoting, one row per line (\n, \r\n or a lone \r)
+        for number, line in enumerate(normalise_newlines(text).split("\n"), start=1):
             if line.strip():
                 yield number, line.split("\t")
         return
@@ -179,7 +178,7 @@ def read_labeled(
     from rnnkit.data.text import read_text
 
     path = Path(path)
-    content = read_text(path).lstrip("\ufeff")
+    content = read_text(path)
     text_spec, label_spec = _column(text_column), _column(label_column)
     separator = _delimiter(path, content, delimiter)
     rows = _rows(content, separator)
@@ -312,8 +311,3 @@ def stratified_split(
             start += count
         parts[0].extend(members[j] for j in order[start:])
     return [sorted(part) for part in parts]
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file's bytes (stored with a split, to notice a changed file)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

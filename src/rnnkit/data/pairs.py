@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.data import epoch_generator
-from rnnkit.data.text import read_text
+from rnnkit.data.text import normalise_newlines, read_text
 from rnnkit.errors import InputError
 
 POOL_BATCHES = 50  # sort by length within pools of this many batches, then shuffle the batches
@@ -38,9 +38,9 @@ def split_lines(text: str, what: str) -> list[str]:
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """Sentences of a UTF-8 file, one per line; InputError for a missing, non-UTF-8 or empty
-    file, or an empty line."""
-    return split_lines(read_text(path).replace("\r\n", "\n"), str(path))
+    """Sentences of a UTF-8 file, one per line (``\\n``, ``\\r\\n`` or a lone ``\\r``);
+    InputError for a missing, non-UTF-8 or empty file, or an empty line."""
+    return split_lines(normalise_newlines(read_text(path)), str(path))
 
 
 def read_pairs(source: str | Path, target: str | Path) -> tuple[list[str], list[str]]:

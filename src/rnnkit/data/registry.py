@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.errors import InputError
+from rnnkit.io import temporary_beside
 
 _DOWNLOAD_CHUNK_BYTES = 1 << 16
 _DOWNLOAD_TIMEOUT_S = 60.0
@@ -248,13 +249,15 @@ def locate_folder(name: str, *, download: bool | None = None) -> Path:
         InputError: unknown dataset; folder missing and not downloadable; checksum mismatch.
     """
     if name not in FOLDERS:
-        raise InputError(f"unknown dataset {name!r}: expected one of {', '.join(FOLDERS)}")
+        raise InputError(
+            f"unknown dataset {name!r}: expected one of {', '.join(FOLDERS)}"
+            + did_you_mean(name, list(FOLDERS))
+        )
     remote = FOLDERS[name]
+    found = find_folder(name)
+    if found is not None:
+        return found
     home = data_home()
-    for root in ([home] if home is not None else []) + [cache_dir()]:
-        folder = root / name / remote.folder
-        if folder.is_dir() and any(folder.iterdir()):
-            return folder
     target = cache_dir() / name / remote.folder
     if not _downloads_allowed(download):
         where = home / name / remote.folder if home else f"$RNNKIT_DATA/{name}/{remote.folder}"
@@ -314,9 +317,26 @@ def cache_dir() -> Path:
     return Path(value).expanduser() if value else Path.home() / ".cache" / "rnnkit"
 
 
+def did_you_mean(name: str, choices: list[str] | None = None) -> str:
+    """``"; did you mean 'tinyshakespeare'?"`` for a near miss among ``choices`` (default: the
+    registered dataset names), else an empty string."""
+    import difflib
+
+    choices = list(DATASETS) if choices is None else choices
+    spellings = {}  # "ett:etth1" and "etth1" both stand for "ett:ETTh1"
+    for choice in choices:
+        spellings.setdefault(choice.lower(), choice)
+        spellings.setdefault(choice.lower().rpartition(":")[2], choice)
+    close = difflib.get_close_matches(name.lower(), list(spellings), n=1, cutoff=0.75)
+    return f"; did you mean {spellings[close[0]]!r}?" if close else ""
+
+
 def _dataset_named(name: str) -> Dataset:
     if name not in DATASETS:
-        raise InputError(f"unknown dataset {name!r}: expected one of {', '.join(sorted(DATASETS))}")
+        raise InputError(
+            f"unknown dataset {name!r}: expected one of {', '.join(sorted(DATASETS))}"
+            + did_you_mean(name)
+        )
     return DATASETS[name]
 
 
@@ -331,6 +351,7 @@ def _file_of(dataset: Dataset, filename: str | None) -> RemoteFile:
     if filename not in dataset.files:
         raise InputError(
             f"dataset {dataset.name!r} has no file {filename!r}: expected one of {choices}"
+            + did_you_mean(filename, list(dataset.files))
         )
     return dataset.files[filename]
 
@@ -353,6 +374,27 @@ def _missing_message(name: str, remote: RemoteFile, reason: str) -> str:
     )
 
 
+def find_folder(name: str) -> Path | None:
+    """Where the many-file dataset ``name`` is found locally (a folder that is not empty, in
+    $RNNKIT_DATA, then the cache), or None."""
+    home = data_home()
+    for root in ([home] if home is not None else []) + [cache_dir()]:
+        folder = root / name / FOLDERS[name].folder
+        if folder.is_dir() and any(folder.iterdir()):
+            return folder
+    return None
+
+
+def find(name: str, filename: str) -> Path | None:
+    """Where file ``filename`` of dataset ``name`` is found locally ($RNNKIT_DATA, then the
+    cache), or None."""
+    home = data_home()
+    for folder in ([home] if home is not None else []) + [cache_dir()]:
+        if (folder / name / filename).is_file():
+            return folder / name / filename
+    return None
+
+
 def locate(name: str, filename: str | None = None, *, download: bool | None = None) -> Path:
     """Return the local path of one file of dataset ``name``, downloading it if allowed.
 
@@ -364,12 +406,10 @@ def locate(name: str, filename: str | None = None, *, download: bool | None = No
         InputError: unknown dataset or file; file missing and not downloadable; checksum mismatch.
     """
     remote = _file_of(_dataset_named(name), filename)
-    home = data_home()
-    if home is not None and (home / name / remote.filename).is_file():
-        return home / name / remote.filename
+    found = find(name, remote.filename)
+    if found is not None:
+        return found
     cached = cache_dir() / name / remote.filename
-    if cached.is_file():
-        return cached
     if not _downloads_allowed(download):
         reason = "downloads are off: RNNKIT_OFFLINE=1" if download is None else "download=False"
         raise InputError(_missing_message(name, remote, reason))
@@ -391,9 +431,8 @@ def _download(remote: RemoteFile, destination: Path) -> None:
     from tqdm.auto import tqdm
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".part", dir=destination.parent
-    )
+    temp_name = temporary_beside(destination, ".part")  # the user's umask, not 0600
+    handle = os.open(temp_name, os.O_WRONLY)
     temp_path = Path(temp_name)
     digest = hashlib.sha256()
     # wbits = 16 + MAX_WBITS: expect a gzip header and trailer, not a bare zlib stream.

@@ -8,6 +8,9 @@ that nothing of the validation and test rows leaks into training, and are stored
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -28,6 +31,11 @@ class Scaler:
 
     def inverse_transform(self, values):
         return values
+
+    @property
+    def columns(self) -> int | None:
+        """How many columns the scaler was fitted on (None: any)."""
+        return None
 
     def to_dict(self) -> dict:
         return {"kind": self.kind}
@@ -58,6 +66,10 @@ class StandardScaler(Scaler):
     def inverse_transform(self, values):
         return values * _like(self.std, values) + _like(self.mean, values)
 
+    @property
+    def columns(self) -> int | None:
+        return None if self.mean is None else len(self.mean)
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "mean": self.mean.tolist(), "std": self.std.tolist()}
 
@@ -86,6 +98,10 @@ class MinMaxScaler(Scaler):
     def inverse_transform(self, values):
         return values * _like(self.span, values) + _like(self.minimum, values)
 
+    @property
+    def columns(self) -> int | None:
+        return None if self.minimum is None else len(self.minimum)
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "min": self.minimum.tolist(), "max": self.maximum.tolist()}
 
@@ -106,16 +122,42 @@ def build_scaler(kind: str) -> Scaler:
     return SCALERS[kind]()
 
 
-def scaler_from_dict(data: dict) -> Scaler:
-    """Rebuild a scaler saved with :meth:`Scaler.to_dict`."""
+def scaler_from_dict(data: dict, where: str | Path = "scaler.json") -> Scaler:
+    """Rebuild a scaler saved with :meth:`Scaler.to_dict`; InputError naming ``where`` and the key
+    when a parameter is missing or is not a list of finite numbers, one per column."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: not a scaler (expected a JSON object with 'kind')")
     kind = data.get("kind")
-    if kind == "standard":
-        return StandardScaler(data["mean"], data["std"])
-    if kind == "minmax":
-        return MinMaxScaler(data["min"], data["max"])
-    if kind == "none":
-        return IdentityScaler()
-    raise InputError(f"unknown scaler {kind!r} in the run's scaler.json")
+    keys = {"standard": ("mean", "std"), "minmax": ("min", "max"), "none": ()}
+    if not isinstance(kind, str) or kind not in keys:
+        raise InputError(
+            f"{where}: unknown scaler kind {kind!r}; expected one of {', '.join(keys)}"
+        )
+    parameters = []
+    for key in keys[kind]:
+        values = data.get(key)
+        if values is None:
+            raise InputError(f"{where}: the {kind} scaler has no {key!r}")
+        ok = (
+            isinstance(values, list)
+            and values
+            and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values
+            )
+        )
+        if not ok:
+            raise InputError(
+                f"{where}: key {key!r} must be a list of finite numbers, got {values!r}"
+            )
+        parameters.append(values)
+    if len({len(p) for p in parameters}) > 1:
+        raise InputError(f"{where}: {' and '.join(keys[kind])} have different lengths")
+    if kind == "standard" and any(v <= 0 for v in parameters[1]):
+        raise InputError(f"{where}: key 'std' must be positive")
+    return {"standard": StandardScaler, "minmax": MinMaxScaler, "none": IdentityScaler}[kind](
+        *parameters
+    )
 
 
 def select(scaler: Scaler, columns: list[int]) -> Scaler:

@@ -428,6 +428,17 @@ def resolve_source(spec: str) -> Path | None:
         if file:
             raise InputError(f"{spec!r}: dataset {name!r} has one file; give just {name!r}")
         return registry.locate(name)
+    if not Path(spec).exists():
+        named = [
+            f"{dataset}:{Path(file).stem}" if dataset in ("ett", "univariate") else dataset
+            for dataset in ("ett", "airline", "univariate")
+            for file in registry.DATASETS[dataset].files
+        ]
+        raise InputError(
+            f"{spec}: file not found, and not a dataset (ett:ETTh1, airline, univariate:NAME, "
+            "synthetic:sine; see rnnkit data list)"
+            + registry.did_you_mean(Path(spec).name, [*dict.fromkeys(named), "synthetic:sine"])
+        )
     return Path(spec)
 
 

@@ -40,11 +40,16 @@ class SubwordTokenizer:
 
     @classmethod
     def train(
-        cls, sentences: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2
+        cls,
+        sentences: Iterable[str],
+        vocab_size: int = 8000,
+        flag: str = "the subword vocabulary size",
+        min_frequency: int = 2,
     ) -> SubwordTokenizer:
-        """Learn BPE merges from ``sentences`` until the vocabulary has ``vocab_size`` entries."""
+        """Learn BPE merges from ``sentences`` until the vocabulary has ``vocab_size`` entries;
+        ``flag`` names the option in messages (``--src-vocab-size``)."""
         if vocab_size < 64:
-            raise InputError(f"subword vocabulary size must be at least 64, got {vocab_size}")
+            raise InputError(f"{flag} must be at least 64, got {vocab_size}")
         tk = _require_tokenizers()
         tokenizer = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
         tokenizer.normalizer = tk.normalizers.NFC()
@@ -75,15 +80,18 @@ class SubwordTokenizer:
             raise InputError(f"{path}: tokenizer not found")
         try:
             tokenizer = tk.Tokenizer.from_file(str(path))
-        except Exception as error:  # tokenizers raises a bare Exception for a bad file
-            raise InputError(f"{path}: not a tokenizers JSON file ({error})") from None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # a bare Exception, or a Rust panic, for a bad file
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+            raise InputError(f"{path}: not a tokenizers JSON file ({reason})") from None
         return cls(tokenizer)
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer (vocabulary, merges, normaliser and decoder) as one JSON file."""
-        from rnnkit.io import atomic_write
+        from rnnkit.io import write_bytes
 
-        atomic_write(path, lambda tmp: self._tokenizer.save(tmp))
+        write_bytes(path, self._tokenizer.to_str().encode("utf-8"))
 
     def __len__(self) -> int:
         return self._tokenizer.get_vocab_size()

@@ -21,13 +21,17 @@ from rnnkit.errors import InputError
 
 
 def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file, or raise InputError naming the file and the problem."""
+    """Read a UTF-8 text file (without its byte-order mark, if it has one), or raise InputError
+    naming the file and the problem."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a text file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it ({error.strerror})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -36,9 +40,15 @@ def read_text(path: str | Path) -> str:
             f"{path}: not UTF-8 text (invalid byte 0x{raw[error.start]:02x} at line {line}, "
             f"byte {error.start}); convert it to UTF-8 first"
         ) from None
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not part of the text
     if not text:
         raise InputError(f"{path}: file is empty")
     return text
+
+
+def normalise_newlines(text: str) -> str:
+    """Windows (``\\r\\n``) and old Mac (a lone ``\\r``) line endings as ``\\n``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class CharVocab:
@@ -93,8 +103,15 @@ class CharVocab:
 
         data = read_json(path, "vocabulary")
         if not isinstance(data, dict) or not isinstance(data.get("chars"), list):
-            raise InputError(f"{path}: not an rnnkit character vocabulary")
-        return cls(data["chars"])
+            raise InputError(f"{path}: not an rnnkit character vocabulary (no list 'chars')")
+        if data.get("type", "char") != "char":
+            raise InputError(f"{path}: key 'type' must be 'char', got {data['type']!r}")
+        chars = data["chars"]
+        if not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise InputError(f"{path}: key 'chars' must list single characters")
+        if len(set(chars)) != len(chars) or not chars:
+            raise InputError(f"{path}: key 'chars' must list distinct characters, at least one")
+        return cls(chars)
 
 
 def split_text(text: str, validation_fraction: float = 0.1) -> tuple[str, str]:

@@ -87,6 +87,11 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, data: dict) -> Tokenizer:
+        """The tokenizer :meth:`to_dict` described; ValueError when a value has the wrong type."""
+        if not isinstance(data.get("kind", "word"), str):
+            raise ValueError(f"tokenizer 'kind' must be a string, got {data['kind']!r}")
+        if not isinstance(data.get("lowercase", True), bool):
+            raise ValueError(f"tokenizer 'lowercase' must be true or false: {data['lowercase']!r}")
         return cls(**data)
 
 
@@ -164,6 +169,10 @@ class Vocab:
             or not isinstance(data.get("tokens"), list)
         ):
             raise InputError(f"{path}: not an rnnkit token vocabulary")
+        if not all(isinstance(token, str) for token in data["tokens"]):
+            raise InputError(f"{path}: key 'tokens' must list strings")
+        if "tokenizer" in data and not isinstance(data["tokenizer"], dict):
+            raise InputError(f"{path}: key 'tokenizer' must be an object")
         try:
             vocab = cls(data["tokens"])
             tokenizer = Tokenizer.from_dict(data["tokenizer"]) if "tokenizer" in data else None
@@ -190,7 +199,7 @@ def read_word_vectors(path: str | Path, vocab: Vocab) -> tuple[Tensor, Tensor]:
     found = torch.zeros(len(vocab), dtype=torch.bool)
     exact = torch.zeros(len(vocab), dtype=torch.bool)
     dim = None
-    with open(path, encoding="utf-8", errors="strict") as handle:
+    with open(path, encoding="utf-8-sig", errors="strict") as handle:
         try:
             for number, line in enumerate(handle, start=1):
                 fields = line.rstrip("\n").rstrip(" ").split(" ")

@@ -60,7 +60,6 @@ class Seq2SeqConfig:
         512,
         "decoder units; each direction of the bidirectional encoder has half (positive and even)",
         flag="hidden",
-        min=2,
     )
     num_layers: int = option(
         1, "stacked encoder layers (the decoder has one)", flag="layers", min=1
@@ -74,7 +73,7 @@ class Seq2SeqConfig:
     backend: str = backend_option()
 
     def check(self) -> None:
-        if self.hidden_size % 2:
+        if self.hidden_size < 2 or self.hidden_size % 2:
             raise InputError(
                 "--hidden must be positive and even (each encoder direction gets half), "
                 f"got {self.hidden_size}"

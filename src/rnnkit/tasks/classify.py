@@ -45,18 +45,17 @@ from rnnkit.data.labeled import (
     LabeledTexts,
     classes_of,
     encode_labels,
-    file_sha256,
     read_labeled,
     stratified_split,
 )
 from rnnkit.data.tokenize import KINDS as TOKENIZERS
 from rnnkit.data.tokenize import Tokenizer, Vocab
 from rnnkit.errors import InputError
-from rnnkit.io import read_json, write_json
+from rnnkit.io import file_sha256, read_json, write_json
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
 from rnnkit.plots import plot_confusion
-from rnnkit.tasks.spec import Built, TaskSpec
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
+from rnnkit.training.run import check_sources, load_best_weights, load_run, stored, stored_size
 
 EVAL_BATCH = 256  # texts per forward pass when predicting
 
@@ -79,14 +78,19 @@ class ClassifyData:
         "sst2, sms_spam, or a TSV/CSV training file with a label and a text column; audio: fsdd "
         "(fsdd:SPEAKER tests on that speaker), a folder with a subfolder of clips per label, or a "
         "TSV/CSV manifest of audio paths and labels",
+        path=True,
     )
     valid: str | None = option(
         None,
         "validation file or folder (same format as --data)",
         none="a stratified share of --data",
+        path=True,
     )
     test: str | None = option(
-        None, "test file or folder for rnnkit evaluate", none="a stratified share of --data"
+        None,
+        "test file or folder for rnnkit evaluate",
+        none="a stratified share of --data",
+        path=True,
     )
     text_column: str | None = option(
         None,
@@ -127,7 +131,10 @@ class ClassifyData:
     split_seed: int = option(0, "seed of the stratified split (kept fixed across training seeds)")
     batch_size: int = option(32, "texts per batch", min=1)
     embeddings: str | None = option(
-        None, "a GloVe-format text file of word vectors to start the embedding from"
+        None,
+        "a GloVe-format text file of word vectors to start the embedding from",
+        path=True,
+        checksum=False,  # read once, when the run is created
     )
 
     def check(self) -> None:
@@ -206,6 +213,14 @@ def dataset_files(data: ClassifyData) -> dict[str, Path | None]:
             part: registry.locate(data.data, files[part]) if part in files else None
             for part in ("train", "valid", "test")
         }
+    if not Path(data.data).exists():
+        from rnnkit.data import registry
+
+        named = [*NAMED, "fsdd"]
+        raise InputError(
+            f"{data.data}: file not found, and not a dataset ({', '.join(named)})"
+            + registry.did_you_mean(Path(data.data).name, named)
+        )
     return {
         "train": Path(data.data),
         "valid": Path(data.valid) if data.valid else None,
@@ -249,6 +264,8 @@ def carve(
     if stored_split is not None:
         row_of = {key: row for row, key in enumerate(keys)}
         for name in ("train", *missing):
+            if name not in stored_split:
+                raise InputError(f"the run's {SPLIT} has no key {name!r}; the file is damaged")
             try:
                 parts[name] = train.subset([row_of[key] for key in stored_split[name]])
             except KeyError as error:
@@ -479,7 +496,8 @@ class LoadedClassifier:
 
     def display(self, label: str) -> str:
         """A class as the user knows it (``positive`` for SST-2's ``1``)."""
-        return self.config.get("label_names", {}).get(label, label)
+        names = self.config.get("label_names")
+        return names.get(label, label) if isinstance(names, dict) else label
 
 
 class ClassifySpec(TaskSpec):
@@ -497,21 +515,29 @@ class ClassifySpec(TaskSpec):
 
     def from_stored(self, stored, where: str):
         # runs trained before audio input have no audio section
-        return super().from_stored({"audio": {}, **stored}, where)
+        if isinstance(stored, dict):
+            stored = {"audio": {}, **stored}
+        return super().from_stored(stored, where)
+
+    def is_dataset(self, value: str) -> bool:
+        return value in NAMED or is_fsdd(value)
 
     def build(self, config, run: Path, resume: bool) -> Built:
         from rnnkit.data.tokenize import read_word_vectors
 
         data, model_config = config["data"], config["model"]
-        audio = config["audio"] if is_audio(data.data) else None
+        config_json = load_run(run, self.name) if resume else None
+        if resume:  # what the run was trained on is frozen with it, whatever the data is now
+            audio = config["audio"] if stored_inputs(run, config_json) == "audio" else None
+        else:
+            audio = config["audio"] if is_audio(data.data) else None
         vectors, note = None, ""
         if resume:
-            stored = load_run(run, self.name)
             vocab = None if audio else Vocab.load(run / VOCAB)[0]
             # a stored split holds lines of the run's own file, not of another (diagnose --data)
-            own = data.data == stored["data"]["data"]
-            split = read_json(run / SPLIT, "stored split") if stored.get("split") and own else None
-            prepared = prepare(data, split, vocab, stored["classes"], audio)
+            own = data.data == stored(run, config_json, "data", "data", kind=str)
+            split = read_split(run, config_json) if own else None
+            prepared = prepare(data, split, vocab, stored_classes(run, config_json), audio)
         else:
             prepared = prepare(data, audio=audio)
             if data.embeddings:
@@ -567,49 +593,62 @@ class ClassifySpec(TaskSpec):
         )
 
     def load(self, run) -> LoadedClassifier:
+        run = Path(run)
         config = load_run(run, self.name)
-        sections = self.from_stored(config, str(Path(run) / "config.json"))
-        if config.get("inputs") == "audio":
-            audio = sections["audio"]
-            sizes = config["sizes"]
-            model = TextClassifier(
-                sections["model"], 0, sizes["num_classes"], sizes["feature_size"]
+        sections = self.from_stored(config, str(run / "config.json"))
+        classes = stored_classes(run, config)
+        if stored_size(run, config, "num_classes", len(classes)) != len(classes):
+            raise InputError(
+                f"{run / 'config.json'}: 'classes' has {len(classes)} entries but "
+                "'sizes.num_classes' differs; the file is damaged"
             )
+        if stored_inputs(run, config) == "audio":
+            audio = sections["audio"]
+            size = stored(run, config, "sizes", "feature_size", kind=int)
+            if size != audio.size:
+                raise InputError(
+                    f"{run / 'config.json'}: 'sizes.feature_size' is {size} but the 'audio' "
+                    f"section gives {audio.size} features per frame; the file is damaged"
+                )
+            model = TextClassifier(sections["model"], 0, len(classes), size)
             load_best_weights(run, model)
             return LoadedClassifier(model.eval(), None, None, config, audio)
-        vocab, tokenizer = Vocab.load(Path(run) / VOCAB)
+        vocab, tokenizer = Vocab.load(run / VOCAB)
         if tokenizer is None:
-            data = config["data"]
-            tokenizer = Tokenizer(data.get("tokenizer", "word"), data.get("lowercase", True))
-        sizes = config.get("sizes") or {
-            "vocab_size": len(vocab),
-            "num_classes": len(config["classes"]),
-        }
-        model = TextClassifier(sections["model"], sizes["vocab_size"], sizes["num_classes"])
+            tokenizer = Tokenizer(sections["data"].tokenizer, sections["data"].lowercase)
+        size = stored_size(run, config, "vocab_size", len(vocab))
+        if size != len(vocab):
+            raise InputError(
+                f"{run / VOCAB}: has {len(vocab)} tokens, but the model was trained with {size} "
+                "(config.json 'sizes.vocab_size'); the file is damaged"
+            )
+        model = TextClassifier(sections["model"], len(vocab), len(classes))
         load_best_weights(run, model)
         model.eval()
         return LoadedClassifier(model, vocab, tokenizer, config)
 
-    def evaluate(self, run, data: str | None = None) -> dict:
+    def score(self, run: Path, data: str | None = None) -> Scored:
         from rnnkit.data import registry
 
-        run = Path(run)
         loaded = self.load(run)
-        config, classes = loaded.config, loaded.config["classes"]
-        stored = self.from_stored(config, str(run / "config.json"))["data"]
+        config = loaded.config
+        classes = stored_classes(run, config)
+        stored_data = self.from_stored(config, str(run / "config.json"))["data"]
         audio = loaded.audio
         result: dict = {}
         if data and not (registry.is_registered(data) or is_fsdd(data)):
-            parts = {"test": read_clips(data, stored) if audio else _read(data, stored)}
+            reader = read_clips if audio else _read
+            parts = {"test": reader(data, stored_data)}
         else:
-            if data:
-                stored = ClassifyData(
-                    **{**asdict(stored), "data": data, "valid": None, "test": None}
-                )
             split = None
-            if config.get("split") and not data:
-                split = read_json(run / SPLIT, "stored split")
-            prepared = prepare(stored, split, loaded.vocab, classes, audio)
+            if data:
+                stored_data = ClassifyData(
+                    **{**asdict(stored_data), "data": data, "valid": None, "test": None}
+                )
+            else:
+                check_sources(run, config)
+                split = read_split(run, config)
+            prepared = prepare(stored_data, split, loaded.vocab, classes, audio)
             parts = {"test": prepared.test, "valid": prepared.valid}
         for name, part in parts.items():
             probabilities, _ = predict(loaded.model, encode_inputs(part, loaded))
@@ -619,18 +658,75 @@ class ClassifySpec(TaskSpec):
                 result["valid"].update({k: metrics[k] for k in ("loss", "accuracy", "macro_f1")})
                 continue
             result = {
-                "data": data or stored.data,
+                "data": data or stored_data.data,
                 "part": "all rows of --data" if len(parts) == 1 else "test",
                 "examples": len(part),
                 **metrics,
                 "classes": classes,
-                "label_names": config.get("label_names", {}),
+                "label_names": config.get("label_names") or {},
                 **result,
             }
-        write_json(run / "eval.json", result)
         names = [loaded.display(c) for c in classes]
-        plot_confusion(result["confusion"], names, run / "confusion.png", f"{result['data']}: test")
-        return result
+        title = f"{result['data']}: {result['part']}"
+        return Scored(
+            result,
+            {"confusion.png": lambda path: plot_confusion(result["confusion"], names, path, title)},
+        )
+
+
+def stored_classes(run: Path, config: dict) -> list[str]:
+    """The class names a run was trained on (config.json's ``classes``), checked."""
+    classes = stored(run, config, "classes", kind=list)
+    if len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise InputError(
+            f"{Path(run) / 'config.json'}: key 'classes' must list at least two class names; "
+            "the file is damaged"
+        )
+    return classes
+
+
+def stored_inputs(run: Path, config: dict) -> str:
+    """``"text"`` or ``"audio"``: what a run was trained on (runs made before audio input have
+    no ``inputs`` key and are text runs)."""
+    if "inputs" not in config:
+        return "text"
+    inputs = stored(run, config, "inputs", kind=str)
+    if inputs not in ("text", "audio"):
+        raise InputError(
+            f"{Path(run) / 'config.json'}: key 'inputs' must be 'text' or 'audio', got "
+            f"{inputs!r}; the file is damaged"
+        )
+    return inputs
+
+
+def read_split(run: Path, config: dict) -> dict | None:
+    """The split stored with a run (split.json), checked; None when the run made none. A text
+    run's split names rows by line number and holds its file's sha256; an audio run's names
+    clips by their path (its folder has no single checksum)."""
+    if not stored(run, config, "split", kind=bool):
+        return None
+    audio = stored_inputs(run, config) == "audio"
+    path = Path(run) / SPLIT
+    split = read_json(path, "stored split")
+    if not isinstance(split, dict):
+        raise InputError(f"{path}: not a stored split (expected a JSON object)")
+    kinds = {"source": str, "sha256": str, "seed": int, "fractions": dict}
+    key_kind, what = (str, "clip names") if audio else (int, "line numbers")
+    for key, value in split.items():
+        if key in ("train", "valid", "test") and not (
+            isinstance(value, list)
+            and all(isinstance(v, key_kind) and not isinstance(v, bool) for v in value)
+        ):
+            raise InputError(f"{path}: key {key!r} must be a list of {what}")
+        if key in kinds and not isinstance(value, kinds[key]):
+            raise InputError(f"{path}: key {key!r} should be {kinds[key].__name__}; damaged")
+    fractions = split.get("fractions", {}).values()
+    if not all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions):
+        raise InputError(f"{path}: key 'fractions' must hold numbers; the file is damaged")
+    for key in ("train",) if audio else ("train", "sha256"):
+        if key not in split:
+            raise InputError(f"{path}: has no key {key!r}; the file is damaged")
+    return split
 
 
 SPEC = ClassifySpec()

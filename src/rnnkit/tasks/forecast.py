@@ -16,6 +16,7 @@ season (``y_{t+h} = y_{t+h-m*ceil(h/m)}``, period m from the data's frequency: 2
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -29,14 +30,14 @@ from torch import Tensor
 from rnnkit.config import option
 from rnnkit.data import epoch_generator
 from rnnkit.data.scalers import SCALERS, Scaler, build_scaler, scaler_from_dict, select
-from rnnkit.data.series import FILLS, Series, load_series
+from rnnkit.data.series import FILLS, Frequency, Series, load_series
 from rnnkit.data.windows import Split, Windows, fraction_split, informer_split, parse_fractions
 from rnnkit.errors import InputError
 from rnnkit.io import read_json, write_json
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.plots import pyplot, save
-from rnnkit.tasks.spec import Built, TaskSpec
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
+from rnnkit.training.run import check_sources, load_best_weights, load_run, stored
 
 FEATURES = ("S", "M", "MS")
 EVAL_BATCH = 512
@@ -50,6 +51,7 @@ class ForecastData:
         "ett:ETTh1",
         "a CSV file, or a named dataset: ett:ETTh1, ett:ETTh2, ett:ETTm1, airline, "
         "univariate:NAME (daily-min-temperatures, monthly-sunspots, ...), synthetic:sine",
+        path=True,
     )
     time_column: str = option(
         "auto",
@@ -394,15 +396,49 @@ def series_record(prepared: Prepared, parameters: int) -> dict:
     }
 
 
-def stored_split(info: dict) -> Split:
+# what a run's ``series`` section holds: key -> its JSON types
+SERIES_KEYS = {
+    "columns": list,
+    "inputs": list,
+    "targets": list,
+    "time_column": (str, type(None)),
+    "time_format": (str, type(None)),
+    "frequency": (dict, type(None)),
+    "season": (int, type(None)),
+    "rows": int,
+    "split": dict,
+    "train_mean": list,
+    "parameters": int,
+}
+
+
+def check_series(run: Path, config: dict) -> None:
+    """Check the types of a run's ``series`` section (InputError naming a damaged key)."""
+    for key, kind in SERIES_KEYS.items():
+        stored(run, config, "series", key, kind=kind)
+    columns = config["series"]["columns"]
+    for key in ("inputs", "targets"):
+        if not set(config["series"][key]) <= set(columns) or not config["series"][key]:
+            raise InputError(
+                f"{run / 'config.json'}: key 'series.{key}' must name some of 'series.columns'; "
+                "the file is damaged"
+            )
+    stored_split(config["series"], str(run / "config.json"))
+
+
+def stored_split(info: dict, where: str = "config.json") -> Split:
     """The split a run recorded in its ``series`` section."""
-    split = info["split"]
-    return Split(
-        tuple(split["train"]),
-        tuple(split["valid"]) if split["valid"] else None,
-        tuple(split["test"]),
-        split["kind"],
-    )
+    try:
+        split = info["split"]
+        parts = {
+            name: None if split[name] is None else tuple(int(i) for i in split[name])
+            for name in ("train", "valid", "test")
+        }
+        if any(part is not None and len(part) != 2 for part in parts.values()):
+            raise ValueError("a part is not [start, end]")
+        return Split(parts["train"], parts["valid"], parts["test"], str(split["kind"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"{where}: key 'series.split' is damaged ({error})") from None
 
 
 @dataclass
@@ -412,25 +448,47 @@ class LoadedForecaster:
     model: Forecaster
     scaler: Scaler
     config: dict
+    run: Path = Path(".")
 
     @property
     def data(self) -> ForecastData:
-        return ForecastData(**self.config["data"])
+        return SPEC.from_stored(self.config, str(self.run / "config.json"))["data"]
+
+    def info(self, key: str, kind: type | tuple = object):
+        """A key of the run's ``series`` section, checked (InputError naming it)."""
+        return stored(self.run, self.config, "series", key, kind=kind)
+
+    def frequency(self) -> Frequency | None:
+        """The step of the run's series (None: no timestamps)."""
+        try:
+            return Frequency.from_dict(self.info("frequency", (dict, type(None))))
+        except (KeyError, TypeError, ValueError) as error:
+            where = self.run / "config.json"
+            raise InputError(f"{where}: key 'series.frequency' is damaged ({error})") from None
 
     def read_like_run(self, path: str) -> Series:
         """Read a CSV with the run's columns, time column and fill policy."""
-        info = self.config["series"]
-        return load_series(path, info["time_column"] or "none", info["columns"], self.data.fill)
+        time_column = self.info("time_column", (str, type(None)))
+        return load_series(path, time_column or "none", self.info("columns", list), self.data.fill)
+
+    def read_own(self) -> Series:
+        """The run's own series, after checking its file against the stored sha256."""
+        data = self.data
+        check_sources(self.run, self.config, hint="; pass --input FILE to forecast after it")
+        return load_series(data.data, data.time_column, self.info("columns", list), data.fill)
 
     def prepared(self, data_path: str | None = None) -> tuple[Prepared, str]:
         """The run's own split of its data, or the whole of ``data_path`` as test data."""
-        data, info = self.data, self.config["series"]
+        data = self.data
         if data_path is None:
-            series = load_series(data.data, data.time_column, info["columns"], data.fill)
-            return prepare(series, data, self.scaler, stored_split(info)), data.data
+            check_sources(self.run, self.config)
+            series = load_series(data.data, data.time_column, self.info("columns", list), data.fill)
+            split = stored_split(self.config["series"], str(self.run / "config.json"))
+            return prepare(series, data, self.scaler, split), data.data
         series = self.read_like_run(data_path)
         whole = Split((0, 0), None, (0, len(series)), "file")
-        prepared = prepare(series, data, self.scaler, whole, info["train_mean"])
+        named = dataclasses.replace(data, data=data_path)  # messages name the file scored
+        prepared = prepare(series, named, self.scaler, whole, self.info("train_mean", list))
         return prepared, data_path
 
 
@@ -447,16 +505,22 @@ class ForecastSpec(TaskSpec):
     train_defaults = {"time_budget": 600.0, "epochs": 30.0, "early_stopping": 5, "lr": 1e-3}
     unit = "MSE (scaled)"
 
+    def is_dataset(self, value: str) -> bool:
+        from rnnkit.data import registry
+
+        return value.startswith("synthetic:") or registry.is_registered(value.partition(":")[0])
+
     def build(self, config, run: Path, resume: bool) -> Built:
         data = config["data"]
         series = read_columns(data)
         if resume:  # the scaler and split are the run's, not refitted on today's file
-            stored = load_run(run, self.name)
-            scaler = scaler_from_dict(read_json(run / SCALER, "scaler"))
+            config_json = load_run(run, self.name)
+            info = config_json.get("series")
+            scaler = scaler_from_dict(read_json(run / SCALER, "scaler"), run / SCALER)
             # the stored split holds rows of the run's own file; another one (rnnkit diagnose
             # --data) is split afresh
-            own = data.data == stored["data"]["data"]
-            split = stored_split(stored["series"]) if own else None
+            own = data.data == stored(run, config_json, "data", "data", kind=str)
+            split = stored_split(info, str(run / "config.json")) if own else None
             prepared = prepare(series, data, scaler, split)
         else:
             prepared = prepare(series, data)
@@ -475,39 +539,47 @@ class ForecastSpec(TaskSpec):
         )
 
     def load(self, run) -> LoadedForecaster:
+        run = Path(run)
         config = load_run(run, self.name)
-        sections = self.from_stored(config, str(Path(run) / "config.json"))
-        sizes = config.get("sizes") or config["model"]
-        model = Forecaster(
-            sections["model"],
-            sizes["input_size"],
-            sizes["output_size"],
-            sizes["horizon"],
-            sizes["target_inputs"],
-        )
+        sections = self.from_stored(config, str(run / "config.json"))
+        sizes = [
+            stored(run, config, "sizes", key, kind=int)
+            for key in ("input_size", "output_size", "horizon")
+        ]
+        target_inputs = stored(run, config, "sizes", "target_inputs", kind=list)
+        check_series(run, config)
+        try:
+            model = Forecaster(sections["model"], *sizes, target_inputs)
+        except (TypeError, ValueError, IndexError) as error:
+            raise InputError(f"{run / 'config.json'}: key 'sizes' is damaged ({error})") from None
         load_best_weights(run, model)
         model.eval()
-        scaler = scaler_from_dict(read_json(Path(run) / SCALER, "scaler"))
-        return LoadedForecaster(model, scaler, config)
+        scaler = scaler_from_dict(read_json(run / SCALER, "scaler"), run / SCALER)
+        if scaler.columns not in (None, len(stored(run, config, "series", "columns", kind=list))):
+            raise InputError(
+                f"{run / SCALER}: has {scaler.columns} columns, but the run's series has "
+                f"{len(config['series']['columns'])}; the file is damaged"
+            )
+        return LoadedForecaster(model, scaler, config, run)
 
-    def evaluate(self, run, data: str | None = None) -> dict:
+    def score(self, run: Path, data: str | None = None) -> Scored:
         loaded = self.load(run)
         prepared, source = loaded.prepared(data)
-        stored = loaded.data
+        stored_data = loaded.data
         result = {
             "data": source,
-            "features": stored.features,
+            "features": stored_data.features,
             "targets": prepared.target_names,
-            "lookback": stored.lookback,
-            "horizon": stored.horizon,
-            "parameters": loaded.config["series"]["parameters"],
+            "lookback": stored_data.lookback,
+            "horizon": stored_data.horizon,
+            "parameters": loaded.config["series"].get("parameters"),
             **evaluate_windows(loaded.model, prepared, "test"),
         }
         if data is None:
             result["valid"] = validation_metrics(loaded.model, prepared)
-        write_json(Path(run) / "eval.json", result)
-        plot_forecasts(loaded.model, prepared, Path(run) / "forecast.png")
-        return result
+        return Scored(
+            result, {"forecast.png": lambda path: plot_forecasts(loaded.model, prepared, path)}
+        )
 
 
 SPEC = ForecastSpec()

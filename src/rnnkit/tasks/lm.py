@@ -19,6 +19,7 @@ trainer, checkpoints and sampler are shared with every other task.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,12 +35,13 @@ from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches, read_text,
 from rnnkit.data.tokenize import Tokenizer
 from rnnkit.data.words import WordVocab, split_lines
 from rnnkit.errors import InputError
-from rnnkit.io import write_json
 from rnnkit.models.lm import CharLM, LMConfig
 from rnnkit.models.ngram import KneserNey, Unigram
-from rnnkit.tasks.spec import Built, TaskSpec
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
 from rnnkit.tokens import UNK_ID
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.training.run import check_sources, load_best_weights, load_run, stored_size
+
+logger = logging.getLogger(__name__)
 
 EVAL_CHUNK = 1024  # tokens per forward pass when scoring a long stream
 Vocabulary = CharVocab | WordVocab
@@ -75,6 +77,7 @@ class LMData:
         "tinyshakespeare",
         "a registered corpus (tinyshakespeare, tinyshakespeare-words, multi30k-en) or a path to a "
         "UTF-8 text file",
+        path=True,
     )
     tokenizer: str = option(
         "char",
@@ -118,6 +121,12 @@ def resolve_text(data: str) -> Path:
 
     if registry.is_registered(data):
         return registry.locate(data)
+    if not Path(data).exists():
+        raise InputError(
+            f"{data}: file not found, and not a registered dataset or corpus (see rnnkit data "
+            f"list; corpora: {', '.join(CORPORA)})"
+            + registry.did_you_mean(Path(data).name, [*registry.DATASETS, *CORPORA])
+        )
     return Path(data)
 
 
@@ -394,26 +403,49 @@ class LMSpec(TaskSpec):
             save=lambda out: vocab.save(out / VOCAB),
         )
 
+    def is_dataset(self, value: str) -> bool:
+        from rnnkit.data import registry
+
+        return registry.is_registered(value) or value in CORPORA
+
     def load(self, run) -> LoadedLM:
         config = load_run(run, self.name)
         sections = self.from_stored(config, str(Path(run) / "config.json"))
         data = sections["data"]
         vocab = load_vocab(Path(run) / VOCAB, data.tokenizer)
+        size = stored_size(run, config, "vocab_size", len(vocab))
+        if size != len(vocab):
+            unit = "tokens" if vocab.level == "word" else "characters"
+            raise InputError(
+                f"{Path(run) / VOCAB}: has {len(vocab)} {unit}, but the model was trained "
+                f"with {size} (config.json 'sizes.vocab_size'); the file is damaged"
+            )
         model = CharLM(sections["model"].resolved(vocab.level == "word"), len(vocab))
         load_best_weights(run, model)
         model.eval()
         return LoadedLM(model, vocab, config, data)
 
-    def evaluate(self, run, data: str | None = None) -> dict:
+    def score(self, run: Path, data: str | None = None) -> Scored:
         """Score the test part (or the validation part of a text without one, or ``data``) and,
-        beside it, the unigram and Kneser-Ney baselines on the same tokens; write eval.json."""
+        beside it, the unigram and Kneser-Ney baselines fitted on the run's training part, on the
+        same tokens. The run's own files are checked against their stored sha256 first; with
+        ``data``, a missing or changed training file only leaves the baselines out (the result's
+        ``baselines_skipped`` says why)."""
         loaded = self.load(run)
         vocab, stored = loaded.vocab, loaded.data
-        parts = read_parts(stored)
-        scored = "test" if "test" in parts else "valid"
+        parts, skipped = None, None
         if data:
             text, source = read_text(data), str(data)
+            try:  # the baselines are fitted on the run's own training part
+                check_sources(run, loaded.config, hint="; restore it to score the baselines too")
+                parts = read_parts(stored)
+            except InputError as error:
+                skipped = str(error)
+                logger.warning("rnnkit: the n-gram baselines are left out: %s", skipped)
         else:
+            check_sources(run, loaded.config)
+            parts = read_parts(stored)
+            scored = "test" if "test" in parts else "valid"
             text, source = parts[scored], part_name(stored, scored)
         ids = vocab.encode(text, what=source)
         if len(ids) < 2:
@@ -423,16 +455,18 @@ class LMSpec(TaskSpec):
         result: dict = {"data": source, count: len(ids) - 1, **metrics}
         if vocab.level == "word":
             result["unknown_rate"] = float((ids == UNK_ID).float().mean())
-        train = vocab.encode(parts["train"], what=part_name(stored, "train"))
-        result["baselines"] = baselines(len(vocab), train, ids, stored.ngram_order)
+        if parts is not None:
+            train = vocab.encode(parts["train"], what=part_name(stored, "train"))
+            result["baselines"] = baselines(len(vocab), train, ids, stored.ngram_order)
+        else:
+            result["baselines_skipped"] = skipped
         if not data:
             valid = metrics
             if scored != "valid":
                 valid_ids = vocab.encode(parts["valid"], what=part_name(stored, "valid"))
                 valid = bits(stream_loss(loaded.model, valid_ids), vocab.level)
             result["valid"] = valid
-        write_json(Path(run) / "eval.json", result)
-        return result
+        return Scored(result)
 
 
 SPEC = LMSpec()

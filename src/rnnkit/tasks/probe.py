@@ -33,10 +33,9 @@ from torch import Tensor
 from rnnkit.config import option
 from rnnkit.data.probes import CATEGORIES, COPIED, PROBES, SYMBOLS, generator, probe_batch
 from rnnkit.errors import InputError
-from rnnkit.io import write_json
 from rnnkit.models.probe import ProbeModel, ProbeModelConfig
-from rnnkit.tasks.spec import Built, TaskSpec
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
+from rnnkit.training.run import load_best_weights, load_run, stored
 
 EPOCH_BATCHES = 100
 EVAL_BATCH = 250  # sequences per forward pass when scoring
@@ -153,14 +152,11 @@ class ProbeTask:
 
 @dataclass
 class LoadedProbe:
-    """A trained probe model with its configuration."""
+    """A trained probe model with its configuration (``data``: its checked data section)."""
 
     model: ProbeModel
     config: dict
-
-    @property
-    def data(self) -> ProbeData:
-        return ProbeData(**self.config["data"])
+    data: ProbeData
 
 
 class ProbeSpec(TaskSpec):
@@ -194,29 +190,33 @@ class ProbeSpec(TaskSpec):
         )
 
     def load(self, run) -> LoadedProbe:
+        run = Path(run)
         config = load_run(run, self.name)
-        sections = self.from_stored(config, str(Path(run) / "config.json"))
-        sizes = config["sizes"]
-        model = ProbeModel(
-            sections["model"], sizes["input_size"], sizes["output_size"], sizes["per_step"]
-        )
+        sections = self.from_stored(config, str(run / "config.json"))
+        model = build_model(sections["data"], sections["model"])
+        for key, value in model.sizes.items():  # what the stored probe implies
+            if stored(run, config, "sizes", key, kind=type(value)) != value:
+                raise InputError(
+                    f"{run / 'config.json'}: key 'sizes.{key}' does not fit the "
+                    f"{sections['data'].probe} probe; the file is damaged"
+                )
         load_best_weights(run, model)
         model.eval()
-        return LoadedProbe(model, config)
+        return LoadedProbe(model, config, sections["data"])
 
-    def evaluate(self, run, data: str | None = None) -> dict:
+    def score(self, run: Path, data: str | None = None) -> Scored:
         if data is not None:
             raise InputError(
                 f"{run}: a probe run generates its test sequences from a fixed seed; --data "
                 "does not apply"
             )
         loaded = self.load(run)
-        stored = loaded.data
-        test = score(loaded.model, stored.probe, *held_out(stored, "test"))
-        metric = "mse" if stored.probe == "adding" else "cross_entropy"
+        probe = loaded.data
+        test = score(loaded.model, probe.probe, *held_out(probe, "test"))
+        metric = "mse" if probe.probe == "adding" else "cross_entropy"
         threshold = (
             f"test MSE < {SOLVED_MSE}"
-            if stored.probe == "adding"
+            if probe.probe == "adding"
             else f"test cross-entropy < {SOLVED_SHARE:.0%} of the baseline's "
             f"({SOLVED_SHARE * test['baseline']:.4g})"
         )
@@ -224,19 +224,18 @@ class ProbeSpec(TaskSpec):
         if "accuracy" in test:
             model["accuracy"] = test["accuracy"]
         result = {
-            "task": stored.probe,
-            "length": stored.length,
-            "sequences": stored.test_size,
+            "task": probe.probe,
+            "length": probe.length,
+            "sequences": probe.test_size,
             "metric": metric,
             "model": model,
             "baseline": {metric: test["baseline"]},
             "solved": bool(test["solved"]),
             "solved_if": threshold,
             "parameters": sum(p.numel() for p in loaded.model.parameters()),
-            "valid": score(loaded.model, stored.probe, *held_out(stored, "valid")),
+            "valid": score(loaded.model, probe.probe, *held_out(probe, "valid")),
         }
-        write_json(Path(run) / "eval.json", result)
-        return result
+        return Scored(result)
 
 
 SPEC = ProbeSpec()

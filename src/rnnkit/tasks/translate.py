@@ -24,11 +24,11 @@ from rnnkit.config import option, validate
 from rnnkit.data.pairs import PairBatches, pad, read_pairs
 from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.errors import InputError
-from rnnkit.io import write_json
+from rnnkit.io import write_bytes
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy
-from rnnkit.tasks.spec import Built, TaskSpec
+from rnnkit.tasks.spec import Built, Scored, TaskSpec
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
-from rnnkit.training.run import load_best_weights, load_run
+from rnnkit.training.run import check_sources, load_best_weights, load_run, stored_size
 
 MULTI30K = "multi30k"
 MULTI30K_LANGUAGES = ("de", "en")
@@ -54,18 +54,22 @@ class TranslateData:
         "en", "target language (multi30k: en or de); with your own files, a label for them"
     )
     train_src: str | None = option(
-        None, "training source sentences, one per line (line-aligned with --train-tgt)"
+        None, "training source sentences, one per line (line-aligned with --train-tgt)", path=True
     )
-    train_tgt: str | None = option(None, "training target sentences, one per line")
-    valid_src: str | None = option(None, "validation source sentences, one per line")
-    valid_tgt: str | None = option(None, "validation target sentences, one per line")
-    test_src: str | None = option(None, "test source sentences for rnnkit evaluate (optional)")
-    test_tgt: str | None = option(None, "test target sentences for rnnkit evaluate (optional)")
+    train_tgt: str | None = option(None, "training target sentences, one per line", path=True)
+    valid_src: str | None = option(None, "validation source sentences, one per line", path=True)
+    valid_tgt: str | None = option(None, "validation target sentences, one per line", path=True)
+    test_src: str | None = option(
+        None, "test source sentences for rnnkit evaluate (optional)", path=True
+    )
+    test_tgt: str | None = option(
+        None, "test target sentences for rnnkit evaluate (optional)", path=True
+    )
     src_vocab_size: int = option(
-        8000, "source subword (BPE) vocabulary size, learned on the training split", min=8
+        8000, "source subword (BPE) vocabulary size, learned on the training split", min=64
     )
     tgt_vocab_size: int = option(
-        8000, "target subword (BPE) vocabulary size, learned on the training split", min=8
+        8000, "target subword (BPE) vocabulary size, learned on the training split", min=64
     )
     batch_size: int = option(64, "sentence pairs per batch", min=1)
     max_length: int = option(
@@ -98,9 +102,12 @@ class TranslateData:
             if bool(self.test_src) != bool(self.test_tgt):
                 raise InputError("give both --test-src and --test-tgt, or neither")
         elif self.data != MULTI30K:
+            from rnnkit.data.registry import did_you_mean
+
             raise InputError(
                 f"--data {self.data!r}: unknown parallel dataset; expected {MULTI30K}, or your "
                 "own line-aligned files with --train-src --train-tgt --valid-src --valid-tgt"
+                + did_you_mean(self.data, [MULTI30K])
             )
         else:
             pair = f"{self.src}-{self.tgt}"
@@ -306,8 +313,8 @@ class TranslationTask:
         valid_sources, valid_targets = read_pairs(*data.files("valid"))
         if tokenizers is None:
             tokenizers = (
-                SubwordTokenizer.train(train_sources, data.src_vocab_size),
-                SubwordTokenizer.train(train_targets, data.tgt_vocab_size),
+                SubwordTokenizer.train(train_sources, data.src_vocab_size, "--src-vocab-size"),
+                SubwordTokenizer.train(train_targets, data.tgt_vocab_size, "--tgt-vocab-size"),
             )
         source, target = tokenizers
         translator = Translator(Seq2Seq(model_config, len(source), len(target)), source, target)
@@ -372,12 +379,11 @@ def evaluate_translator(
     sources: Sequence[str],
     references: Sequence[str],
     decode: DecodeConfig,
-    outputs: Path | None = None,
+    hypotheses: dict[str, list[str]] | None = None,
 ) -> dict:
     """Perplexity and BLEU of greedy and beam-search decoding (and their speed) on a test set.
 
-    With ``outputs``, the translations are written to ``outputs/<name>.greedy.txt`` and
-    ``.beamK.txt`` beside it.
+    With ``hypotheses``, the translations of each search go there (``"greedy"``, ``"beam5"``).
     """
     validate(decode)
     total, count = translator.loss(
@@ -395,18 +401,16 @@ def evaluate_translator(
             decode.max_length_offset,
         )
         seconds = time.perf_counter() - started
-        hypotheses = [t.text for t in translations]
+        texts = [t.text for t in translations]
         result[name] = {
             "beam": beam,
             "length_penalty": decode.length_penalty if beam > 1 else None,
-            **score_bleu(hypotheses, references),
+            **score_bleu(texts, references),
             "seconds": round(seconds, 2),
             "sentences_per_s": round(len(sources) / seconds, 1),
         }
-        if outputs is not None:
-            outputs.parent.mkdir(parents=True, exist_ok=True)
-            path = outputs.with_name(f"{outputs.name}.{name}.txt")
-            path.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+        if hypotheses is not None:
+            hypotheses[name] = texts
     return result
 
 
@@ -489,14 +493,25 @@ class TranslateSpec(TaskSpec):
         run = Path(run)
         source = SubwordTokenizer.load(run / SOURCE_TOKENIZER)
         target = SubwordTokenizer.load(run / TARGET_TOKENIZER)
+        for tokenizer, file, key in (
+            (source, SOURCE_TOKENIZER, "src_vocab_size"),
+            (target, TARGET_TOKENIZER, "tgt_vocab_size"),
+        ):
+            size = stored_size(run, config, key, len(tokenizer))
+            if size != len(tokenizer):
+                raise InputError(
+                    f"{run / file}: has {len(tokenizer)} subwords, but the model was trained "
+                    f"with {size} (config.json 'sizes.{key}'); the file is damaged"
+                )
         sections = self.from_stored(config, str(run / "config.json"))
         model = Seq2Seq(sections["model"], len(source), len(target))
         load_best_weights(run, model)
         model.eval()
+        config = {**config, "decode": asdict(sections["decode"]), "data": asdict(sections["data"])}
         return LoadedTranslator(Translator(model, source, target), config)
 
-    def evaluate(self, run, data: str | None = None) -> dict:
-        """Test perplexity and sacreBLEU (greedy and beam) into RUN/eval.json."""
+    def score(self, run: Path, data: str | None = None) -> Scored:
+        """Test perplexity and sacreBLEU (greedy and beam), and the translations."""
         loaded = self.load(run)
         threads = loaded.config.get("train", {}).get("threads")
         if threads:  # score with the run's own thread budget
@@ -512,12 +527,15 @@ class TranslateSpec(TaskSpec):
                     f"{run}: the run has no test files; pass --data PREFIX to score "
                     f"PREFIX.{stored.src} against PREFIX.{stored.tgt}"
                 )
+            names = ("test-src", "test-tgt", "valid-src", "valid-tgt")
+            check_sources(run, loaded.config, names, "; pass --data PREFIX to score other files")
             described = stored.describe("test")
         sources, references = read_pairs(*files)
+        hypotheses: dict[str, list[str]] = {}
         result = {
             "data": described,
             **evaluate_translator(
-                loaded.translator, sources, references, loaded.decode, Path(run) / "test"
+                loaded.translator, sources, references, loaded.decode, hypotheses
             ),
         }
         if not data:
@@ -528,8 +546,12 @@ class TranslateSpec(TaskSpec):
                     translator.encode_sources(valid[0]), translator.encode_targets(valid[1])
                 )
             )
-        write_json(Path(run) / "eval.json", result)
-        return result
+
+        def writer(texts: list[str]):
+            return lambda path: write_bytes(path, "".join(t + "\n" for t in texts).encode())
+
+        # test.greedy.txt, test.beam5.txt (test-NAME.greedy.txt for --data NAME)
+        return Scored(result, {f"test.{k}.txt": writer(v) for k, v in hypotheses.items()})
 
 
 SPEC = TranslateSpec()

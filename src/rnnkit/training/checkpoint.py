@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import InputError
-from rnnkit.io import atomic_write
+from rnnkit.io import write_bytes
 
 META_KEY = "rnnkit"
 
@@ -61,11 +61,11 @@ def unflatten(obj: Any, tensors: dict[str, Tensor]) -> Any:
 
 def save_state(path: str | Path, tensors: dict[str, Tensor], meta: Any = None) -> None:
     """Write named tensors plus a JSON-able ``meta`` to one safetensors file, atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     table = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-    metadata = {META_KEY: json.dumps(meta)}
-    atomic_write(path, lambda tmp: save_file(table, tmp, metadata=metadata))
+    # serialised here and written by Python, so that a full disk is an OSError with its errno
+    write_bytes(path, save(table, metadata={META_KEY: json.dumps(meta)}))
 
 
 def load_state(path: str | Path) -> tuple[dict[str, Tensor], Any]:
@@ -82,7 +82,10 @@ def load_state(path: str | Path) -> tuple[dict[str, Tensor], Any]:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError) as error:
         raise InputError(f"{path}: not a readable safetensors checkpoint ({error})") from None
-    return tensors, json.loads(metadata.get(META_KEY, "null"))
+    try:
+        return tensors, json.loads(metadata.get(META_KEY, "null"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: metadata {META_KEY!r} is not valid JSON ({error})") from None
 
 
 def save_model(path: str | Path, model: torch.nn.Module, meta: Any = None) -> None:
@@ -91,8 +94,15 @@ def save_model(path: str | Path, model: torch.nn.Module, meta: Any = None) -> No
 
 
 def load_model(path: str | Path, model: torch.nn.Module) -> Any:
-    """Load weights saved by :func:`save_model` into ``model``; returns the stored meta."""
+    """Load weights saved by :func:`save_model` into ``model``; returns the stored meta. Weights
+    that are NaN or infinite are refused, naming the tensor."""
     tensors, meta = load_state(path)
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InputError(
+                f"{path}: tensor {name!r} holds NaN or infinite weights; the file is damaged "
+                "or was saved from a diverged run"
+            )
     try:
         model.load_state_dict(tensors)
     except RuntimeError as error:

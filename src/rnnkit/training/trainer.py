@@ -19,18 +19,24 @@ best weights and save the state for resuming. Files in the run directory:
 - ``model.safetensors``: the best weights by validation loss;
 - ``last.safetensors``: everything needed to resume exactly (weights, optimizer, schedule, step,
   carried state, RNG states, timers), one file written atomically;
-- ``metrics.jsonl``: one JSON line per evaluation; besides the losses, the pre-clip global
-  gradient norm of the steps since the previous line (``grad_norm``: their mean,
+- ``metrics.jsonl``: one JSON line per evaluation, written once the checkpoints of that step are
+  saved, so the log never claims a step that no checkpoint holds; besides the losses, the
+  pre-clip global gradient norm of the steps since the previous line (``grad_norm``: their mean,
   ``grad_norm_max``) and the share of them in which clipping fired (``clipped``);
   ``loss.png``: the curves (needs matplotlib);
 - ``grad_flow.jsonl`` with ``--log-grad-flow N``: ||dL/dh_t|| for every step t of the model's
   first recurrent layer on one fixed training batch (:func:`rnnkit.diagnostics.gradient_per_step`),
-  before the first step and every N evaluations;
+  before the first step and every N evaluations (after that step's checkpoints, as
+  ``metrics.jsonl``);
 - ``tb/``: TensorBoard logs when the ``tensorboard`` extra is installed.
+
+Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after the current step and save the state; a
+second one stops at once (the files saved before stay intact: every file is replaced atomically).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -48,15 +54,16 @@ from torch import Tensor, nn
 from rnnkit import diagnostics
 from rnnkit.config import option
 from rnnkit.errors import InputError
+from rnnkit.io import append_line, write_bytes
 from rnnkit.plots import plot_losses
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.training.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizers
-from rnnkit.training.run import BEST, METRICS
+from rnnkit.training.run import BEST, LAST, METRICS
 
 logger = logging.getLogger(__name__)
 
-LAST = "last.safetensors"
 GRAD_FLOW = "grad_flow.jsonl"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Task(Protocol):
@@ -235,7 +242,10 @@ class Trainer:
         self.progress = Progress()
         self.carry: Any = None
         self.stop_reason: str | None = None
+        self._signalled = False
         self._writer = None
+        self.saved_step = 0  # the step last.safetensors holds
+        self.restored = False  # whether load_last() ran
         if config.log_grad_flow:
             diagnostics.find_recurrent_layer(self.model)  # refuse before training starts
 
@@ -267,6 +277,20 @@ class Trainer:
         """Ask the loop to save and stop after the current step (Ctrl-C does this)."""
         self.stop_reason = reason
 
+    def _on_signal(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM: stop after this step and save; the second one: stop now."""
+        if self._signalled:
+            raise KeyboardInterrupt
+        self._signalled = True
+        self.request_stop()
+
+    def _install_signal_handlers(self) -> dict:
+        previous = {}
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+                previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train until a bound is reached, the run is interrupted, or early stopping; return a
@@ -275,19 +299,21 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         if resume:
-            self.load_last()
+            if not self.restored:
+                self.load_last()
+            self._trim_logs()
         else:
             torch.manual_seed(config.seed)
             random.seed(config.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        previous_handler = signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        previous_handlers = self._install_signal_handlers()
         bar = self._progress_bar()
         started = time.perf_counter()
         elapsed_before = self.progress.elapsed
         interval = Interval()
         evaluated_at = self.progress.step if resume else -1
         if config.log_grad_flow and not resume:
-            self.log_grad_flow()  # at initialisation
+            self.log_grad_flow(first=True)  # at initialisation
         try:
             while True:
                 elapsed = elapsed_before + time.perf_counter() - started
@@ -313,7 +339,8 @@ class Trainer:
             self.progress.elapsed = elapsed_before + time.perf_counter() - started
             self.save_last()
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
             if bar is not None:
                 bar.close()
             if self._writer is not None:
@@ -336,11 +363,7 @@ class Trainer:
             loss, carry, count = self.task.training_loss(batch, self.carry)
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the training loss became {value} at step {self.progress.step + 1}; training "
-                f"stopped. The last good state is kept in {self.run_dir / LAST} and the best "
-                f"weights in {self.run_dir / BEST}; try a lower --lr or a smaller --clip-norm"
-            )
+            raise TrainingDiverged(self._diverged_message(value))
         self.optimizers.zero_grad()
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -358,6 +381,28 @@ class Trainer:
         self.progress.step += 1
         return value, count, norm, clipped
 
+    def _diverged_message(self, value: float) -> str:
+        """Why training stopped, naming only the checkpoints that exist."""
+        line = (
+            f"the training loss became {value} at step {self.progress.step + 1}; training stopped"
+        )
+        last, best = self.run_dir / LAST, self.run_dir / BEST
+        if last.is_file():
+            line += (
+                f". The state of step {self.saved_step} is kept in {last} (continue from it "
+                "with --resume)"
+            )
+            if best.is_file():
+                line += f" and the best weights in {best}"
+        elif best.is_file():
+            line += f". The best weights are kept in {best}"
+        else:
+            line += (
+                f" before its first checkpoint (step {self.eval_every}), so nothing was saved; "
+                "start it again without --resume"
+            )
+        return line + "; try a lower --lr or a smaller --clip-norm"
+
     def _evaluate_and_save(self, interval: Interval, elapsed: float, bar) -> None:
         self.model.eval()
         with torch.no_grad():
@@ -374,12 +419,6 @@ class Trainer:
             **{f"val_{k}": v for k, v in metrics.items()},
         }
         self.progress.history.append(record)
-        with open(self.run_dir / METRICS, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        self._log_tensorboard(record)
-        every = self.config.log_grad_flow
-        if every and len(self.progress.history) % every == 0:
-            self.log_grad_flow()
         if self.on_evaluate is not None and self.on_evaluate(record):
             self.stop_reason = "stopped by on_evaluate"
         if validation < self.progress.best_loss:
@@ -398,6 +437,13 @@ class Trainer:
                 self.stop_reason = f"early stopping: no improvement in {patience} evaluations"
         self.progress.elapsed = elapsed
         self.save_last()
+        # the log lines last: metrics.jsonl (and grad_flow.jsonl) never hold a step that no
+        # checkpoint holds
+        append_line(self.run_dir / METRICS, json.dumps(record))
+        self._log_tensorboard(record)
+        every = self.config.log_grad_flow
+        if every and len(self.progress.history) % every == 0:
+            self.log_grad_flow()
         train_loss, rate = since["train_loss"], since["items_per_s"]
         if bar is not None:
             bar.set_postfix(
@@ -406,18 +452,22 @@ class Trainer:
         else:
             logger.info("step %d: train %.4f val %.4f", self.progress.step, train_loss, validation)
 
-    def log_grad_flow(self) -> None:
-        """Append ||dL/dh_t|| per step on the first training batch to ``grad_flow.jsonl``. The
-        model runs in eval mode and draws no random numbers, so the run goes on as without it."""
+    def log_grad_flow(self, first: bool = False) -> None:
+        """Append ||dL/dh_t|| per step on the first training batch to ``grad_flow.jsonl``
+        (``first``: start the file anew, dropping the lines of an attempt that stopped before its
+        first checkpoint). The model runs in eval mode and draws no random numbers, so the run
+        goes on as without it."""
         task = self.task
         flow = diagnostics.gradient_per_step(
             self.model, lambda batch: task.training_loss(batch, None)[0], [task.batch(0, 0)]
         )
         record = {"step": self.progress.step, "loss": flow["loss"]}
         record["grad_norm_per_step"] = flow["grad_norm_per_step"]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / GRAD_FLOW, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        line = json.dumps(record)
+        if first:
+            write_bytes(self.run_dir / GRAD_FLOW, (line + "\n").encode("utf-8"))
+        else:
+            append_line(self.run_dir / GRAD_FLOW, line)
 
     # --- state ----------------------------------------------------------------------------------
     def save_last(self) -> None:
@@ -432,23 +482,55 @@ class Trainer:
             "python_rng": flatten(random.getstate(), tensors, "pyrng"),
         }
         save_state(self.run_dir / LAST, tensors, meta)
+        self.saved_step = self.progress.step
 
     def load_last(self) -> None:
-        """Restore the state written by :meth:`save_last`."""
+        """Restore the state written by :meth:`save_last`; a damaged file is one InputError
+        naming it."""
         path = self.run_dir / LAST
         if not path.is_file():
             raise InputError(
                 f"{self.run_dir}: nothing to resume (no {LAST}); start without --resume"
             )
         tensors, meta = load_state(path)
-        model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-        self.model.load_state_dict(model_state)
-        self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
-        self.schedule.load_state_dict(meta["schedule"])
-        self.carry = unflatten(meta["carry"], tensors)
-        torch.set_rng_state(unflatten(meta["torch_rng"], tensors))
-        random.setstate(unflatten(meta["python_rng"], tensors))
-        self.progress = Progress(**meta["progress"])
+        try:
+            model_state = {
+                k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")
+            }
+            self.model.load_state_dict(model_state)
+            self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
+            self.schedule.load_state_dict(meta["schedule"])
+            self.carry = unflatten(meta["carry"], tensors)
+            torch.set_rng_state(unflatten(meta["torch_rng"], tensors))
+            random.setstate(unflatten(meta["python_rng"], tensors))
+            self.progress = Progress(**meta["progress"])
+        except KeyError as error:
+            raise InputError(
+                f"{path}: the checkpoint has no {error}; the file is damaged"
+            ) from None
+        except (TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise InputError(f"{path}: the checkpoint is damaged ({first})") from None
+        self.saved_step = self.progress.step
+        self.restored = True
+
+    def _trim_logs(self) -> None:
+        """Drop metrics.jsonl and grad_flow.jsonl lines (of older versions, or cut short) for
+        steps the checkpoint does not hold, so that a resumed run does not log a step twice."""
+        for path in (self.run_dir / METRICS, self.run_dir / GRAD_FLOW):
+            if not path.is_file():
+                continue
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            kept = []
+            for line in lines:
+                try:
+                    step = json.loads(line)["step"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if isinstance(step, int) and step <= self.progress.step:
+                    kept.append(line)
+            if kept != lines:
+                write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
 
     # --- reporting ------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
