@@ -139,8 +139,8 @@ def stream_loss(model: CharLM, ids: Tensor, chunk: int = EVAL_CHUNK) -> float:
 
 
 @torch.inference_mode()
-def generate(
-    model: CharLM,
+def sample_ids(
+    model,
     vocab: CharVocab,
     prime: str,
     length: int,
@@ -148,21 +148,69 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int | None = None,
-) -> Iterator[str]:
-    """Yield ``length`` characters, one at a time, continuing ``prime``."""
+    num_samples: int = 1,
+    precision: str = "fp32",
+) -> Iterator[Tensor]:
+    """Yield ``length`` steps of ``num_samples`` independent samples continuing ``prime``: token
+    ids (N,), a buffer the next step overwrites. Sample i is seeded ``seed + i``, so it is the
+    sample that batch-1 generation draws with that seed. ``model`` is a :class:`CharLM` or an
+    engine's model with the same ``stepper(batch, precision)``."""
     sampling.check_options(temperature, top_k, top_p)
     if not prime:
         raise InputError("--prime must not be empty (the model needs a first character)")
-    ids = vocab.encode(prime, what="--prime")
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    model.eval()
-    logits, state = model(ids.unsqueeze(0))  # (1, T, V): read the prime at once
-    last = logits[:, -1]  # (1, V)
-    table = model.input_table()
-    for _ in range(length):
-        token = sampling.sample(last, temperature, top_k, top_p, generator)  # (1,)
-        yield vocab.chars[int(token)]
-        last, state = model.step(token, state, table)
+    if num_samples < 1:
+        raise InputError(f"--num-samples must be >= 1, got {num_samples}")
+    ids = vocab.encode(prime, what="--prime").unsqueeze(0).expand(num_samples, -1)  # (N, T)
+    seeds = [None if seed is None else seed + row for row in range(num_samples)]
+    sampler = sampling.Sampler(num_samples, len(vocab), temperature, top_k, top_p, seeds)
+    stepper = model.stepper(num_samples, precision)
+    logits = stepper.read(ids)  # (N, V): read the prime at once
+    for position in range(length):
+        tokens = sampler(logits)  # (N,)
+        yield tokens
+        if position + 1 < length:
+            logits = stepper.step(tokens)
+
+
+def generate(
+    model,
+    vocab: CharVocab,
+    prime: str,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    precision: str = "fp32",
+) -> Iterator[str]:
+    """Yield ``length`` characters, one at a time, continuing ``prime``."""
+    for tokens in sample_ids(
+        model, vocab, prime, length, temperature, top_k, top_p, seed, 1, precision
+    ):
+        yield vocab.chars[int(tokens[0])]
+
+
+def generate_samples(
+    model,
+    vocab: CharVocab,
+    prime: str,
+    length: int,
+    num_samples: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    precision: str = "fp32",
+) -> list[str]:
+    """``num_samples`` continuations of ``prime``, generated as one batch (:func:`sample_ids`)."""
+    rows: list[list[str]] = [[] for _ in range(num_samples)]
+    chars = vocab.chars
+    for tokens in sample_ids(
+        model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision
+    ):
+        for row, token in zip(rows, tokens.tolist()):
+            row.append(chars[token])
+    return ["".join(row) for row in rows]
 
 
 VOCAB = "vocab.json"
