@@ -9,6 +9,7 @@ Options are named as on the command line (``hidden``, ``max-steps``; field names
 
 from __future__ import annotations
 
+import copy
 import random
 import sys
 from collections.abc import Callable, Mapping
@@ -119,15 +120,56 @@ def train(
     return {**summary, "out": str(run), "parameters": parameters}
 
 
-def load(run: str | Path) -> Any:
-    """A trained run with its best weights: ``.model``, ``.config`` and the task's artifacts."""
-    return tasks.get(task_of(run)).load(run)
+def load(run: str | Path, engine: str = "torch") -> Any:
+    """A trained run with its best weights: ``.model``, ``.config`` and the task's artifacts.
+
+    ``engine="onnxruntime"``: ``.model`` is the run's exported ONNX graph in onnxruntime, answering
+    the calls the task's evaluation and generation make (:mod:`rnnkit.onnxengine`)."""
+    from rnnkit import onnxengine
+
+    onnxengine.check_engine(engine)
+    task = task_of(run)
+    loaded = tasks.get(task).load(run)
+    if engine == "onnxruntime":
+        loaded = onnxengine.through_onnxruntime(loaded, run, task)
+    return loaded
 
 
-def evaluate(run: str | Path, data: str | None = None) -> dict:
+def evaluate(run: str | Path, data: str | None = None, engine: str = "torch") -> dict:
     """Score a run's best weights on its own test data (or ``data``), write ``RUN/eval.json`` and
-    return it; ``result["valid"]`` holds the validation metrics."""
-    return tasks.get(task_of(run)).evaluate(run, data)
+    return it; ``result["valid"]`` holds the validation metrics. ``engine="onnxruntime"`` scores
+    the exported graph with the same code and writes ``RUN/eval.onnxruntime.json`` instead."""
+    from rnnkit import onnxengine
+    from rnnkit.io import write_json
+
+    onnxengine.check_engine(engine)
+    spec = tasks.get(task_of(run))
+    if engine == "torch":
+        return spec.evaluate(run, data)
+    spec = copy.copy(spec)  # the same spec, whose load hands over the graph
+    spec.load = lambda run: load(run, engine)
+    written = Path(run) / "eval.json"
+    before = written.read_bytes() if written.is_file() else None
+    try:
+        result = {**spec.evaluate(run, data), "engine": engine}
+    finally:  # eval.json stays the PyTorch model's
+        if before is None:
+            written.unlink(missing_ok=True)
+        else:
+            written.write_bytes(before)
+    write_json(Path(run) / f"eval.{engine}.json", result)
+    return result
+
+
+def export(run: str | Path, out: str | Path, format: str = "onnx") -> dict:
+    """Export a run's model to ``out`` (:mod:`rnnkit.export`); returns the sidecar written beside
+    it (``out + ".json"``)."""
+    from rnnkit.export import FORMATS, export_onnx
+
+    if format not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    task = task_of(run)
+    return export_onnx(run, tasks.get(task).load(run), task, out)
 
 
 def task_of(run: str | Path) -> str:

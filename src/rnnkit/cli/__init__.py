@@ -3,6 +3,7 @@
     rnnkit train TASK [options] --out RUN     train a model (tasks: see ``rnnkit train --help``)
     rnnkit evaluate RUN [options]             score a run on its test/validation data
     rnnkit sample | forecast | classify | translate RUN ...   use a trained run
+    rnnkit export RUN --out model.onnx        the model as an ONNX graph
 
 Every problem with what the user gave is an :class:`rnnkit.errors.InputError`: it is printed as
 one line on stderr and the exit code is 2. Options and positional arguments may come in any order.
@@ -24,6 +25,7 @@ COMMANDS = (
     "rnnkit.cli.forecast",
     "rnnkit.cli.classify",
     "rnnkit.cli.translate",
+    "rnnkit.cli.export",
 )
 
 
@@ -62,8 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="a run directory (the --out of rnnkit train)")
     evaluate.add_argument("--data", help="evaluate on this data instead of the run's own split")
     evaluate.add_argument("--threads", type=int, help="torch CPU threads")
+    add_engine_argument(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     return parser
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    """``--engine torch|onnxruntime`` of the commands that can run the exported graph."""
+    parser.add_argument(
+        "--engine",
+        default="torch",
+        choices=("torch", "onnxruntime"),
+        help="torch, or onnxruntime: export the run to ONNX and run the graph (needs the "
+        "[export] extra; eval results go to eval.onnxruntime.json)",
+    )
 
 
 def set_threads(threads: int | None) -> None:
@@ -81,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rnnkit import api
 
     set_threads(args.threads)
-    result = api.evaluate(args.run, args.data)
+    result = api.evaluate(args.run, args.data, args.engine)
     print(json.dumps(result, indent=2))
     return 0
 

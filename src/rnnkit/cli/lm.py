@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.cli import set_threads
+from rnnkit.cli import add_engine_argument, set_threads
 from rnnkit.errors import InputError
 
 
@@ -31,36 +31,61 @@ def add_commands(commands) -> None:
         help="sample among the likeliest characters covering probability p",
     )
     sample.add_argument("--seed", type=int, default=None, help="repeatable sampling")
+    sample.add_argument(
+        "--num-samples",
+        type=int,
+        default=1,
+        help="independent samples generated as one batch; sample i is seeded --seed + i",
+    )
+    sample.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "int8"),
+        help="weights while sampling: fp32, bf16, or int8 (dynamic quantization)",
+    )
     sample.add_argument("--threads", type=int, help="torch CPU threads")
+    add_engine_argument(sample)
     sample.set_defaults(handler=sample_command)
 
 
 def sample_command(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.lm import SPEC, generate
+    from rnnkit import api
+    from rnnkit.tasks.lm import generate, generate_samples
 
     set_threads(args.threads)
-    loaded = SPEC.load(args.run)
-    model, vocab = loaded.model, loaded.vocab
     if args.length < 0:
         raise InputError(f"--length must be >= 0, got {args.length}")
+    if args.engine != "torch" and args.precision != "fp32":
+        raise InputError(f"--precision {args.precision} needs --engine torch")
+    loaded = api.load(args.run, args.engine)
+    if loaded.config["task"] != "lm":
+        raise InputError(f"{args.run}: is a {loaded.config['task']} run, not a lm run")
+    options = (args.temperature, args.top_k, args.top_p, args.seed)
     try:
-        stream = generate(
-            model,
-            vocab,
+        if args.num_samples == 1:  # streamed as it is drawn
+            stream = generate(
+                loaded.model, loaded.vocab, args.prime, args.length, *options, args.precision
+            )
+            sys.stdout.write(args.prime)
+            for char in stream:
+                sys.stdout.write(char)
+                sys.stdout.flush()
+            sys.stdout.write("\n")
+            return 0
+        samples = generate_samples(
+            loaded.model,
+            loaded.vocab,
             args.prime,
             args.length,
-            args.temperature,
-            args.top_k,
-            args.top_p,
-            args.seed,
+            args.num_samples,
+            *options,
+            args.precision,
         )
-        sys.stdout.write(args.prime)
-        for char in stream:
-            sys.stdout.write(char)
-            sys.stdout.flush()
     except ValueError as error:
         if isinstance(error, InputError):
             raise
         raise InputError(str(error)) from None
-    sys.stdout.write("\n")
+    for index, text in enumerate(samples):
+        seed = "" if args.seed is None else f" (seed {args.seed + index})"
+        sys.stdout.write(f"=== sample {index + 1}{seed} ===\n{args.prime}{text}\n")
     return 0
