@@ -30,6 +30,7 @@ import argparse
 import json
 import platform
 import statistics
+import string
 import sys
 import tempfile
 import time
@@ -73,7 +74,8 @@ def load_model(args):
         num_layers=recipe["layers"],
         embedding_dim=recipe.get("embedding-dim", 0),
     )
-    chars = [chr(c) for c in range(32, 32 + args.vocab - 1)] + ["\n"]
+    pool = args.prime + "\n " + string.ascii_letters + string.digits + string.punctuation
+    chars = list(dict.fromkeys(pool))[: args.vocab]  # the prime's characters first
     torch.manual_seed(0)
     return CharLM(config, len(chars)).eval(), CharVocab(chars), None
 
