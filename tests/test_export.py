@@ -184,7 +184,7 @@ def test_translation_graphs_match_pytorch_in_scoring_greedy_and_beam_search(
         assert max(abs(a.score - b.score) for a, b in zip(got, expected)) <= TOLERANCE
 
 
-# --- runs, the CLI and the sidecar -------------------------------------------------------------------
+# --- runs, the CLI and the sidecar ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lm_run(tmp_path_factory):
     from tests.conftest import TINY_TEXT
@@ -249,3 +249,62 @@ def test_bad_export_options_are_one_line_and_exit_2(lm_run, tmp_path, capsys, ar
     argv = [a if not a.endswith(("onnx", ".txt")) else str(tmp_path / a) for a in argv]
     assert main(["export", str(lm_run), *argv]) == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def _scores(result: dict, keys: list[str]) -> list[float]:
+    """The numbers at dotted ``keys`` of an evaluation result."""
+    values = []
+    for key in keys:
+        value = result
+        for part in key.split("."):
+            value = value[part]
+        values.append(value)
+    return values
+
+
+def _evaluate_both(run, capsys) -> tuple[dict, dict]:
+    assert main(["evaluate", str(run)]) == 0
+    assert main(["evaluate", str(run), "--engine", "onnxruntime"]) == 0
+    capsys.readouterr()
+    return (
+        json.loads((run / "eval.json").read_text()),
+        json.loads((run / "eval.onnxruntime.json").read_text()),
+    )
+
+
+def test_classify_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, capsys):
+    from tests.test_classify_cli import TINY, rows, write_tsv
+
+    data = write_tsv(tmp_path / "train.tsv", rows(120))
+    run = tmp_path / "run"
+    argv = ["train", "classify", "--data", data, "--out", str(run), *TINY, "--epochs", "1"]
+    assert main([*argv, "--bidirectional", "--pooling", "attention"]) == 0
+    expected, got = _evaluate_both(run, capsys)
+    keys = ["loss", "accuracy", "macro_f1", "valid.loss"]
+    assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
+    assert got["confusion"] == expected["confusion"]
+
+
+def test_forecast_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, capsys):
+    from tests.test_forecast_cli import train, write_hourly
+
+    run = tmp_path / "run"
+    hourly = write_hourly(tmp_path / "hourly.csv")
+    extra = ["--target", "load", "--lookback", "24", "--horizon", "4", "--bidirectional"]
+    assert train(hourly, run, *extra, "--decoder", "autoregressive", "--cell", "gru") == 0
+    expected, got = _evaluate_both(run, capsys)
+    keys = ["metrics.model.mse", "metrics.model.mae", "valid.loss"]
+    assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
+
+
+def test_translate_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, capsys):
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("sacrebleu")
+    from tests.test_translate_cli import SMALL_MODEL, file_options
+
+    run = tmp_path / "run"
+    argv = ["train", "translate", *file_options(tmp_path), *SMALL_MODEL, "--cell", "lstm"]
+    assert main([*argv, "--max-steps", "20", "--eval-every", "10", "--out", str(run)]) == 0
+    expected, got = _evaluate_both(run, capsys)
+    keys = ["loss", "valid.loss", "greedy.bleu", "beam3.bleu"]
+    assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
