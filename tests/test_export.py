@@ -308,3 +308,18 @@ def test_translate_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, cap
     expected, got = _evaluate_both(run, capsys)
     keys = ["loss", "valid.loss", "greedy.bleu", "beam3.bleu"]
     assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
+
+
+def test_readme_generation_with_plain_onnxruntime_runs(lm_run, tmp_path, capsys, monkeypatch):
+    """README's example (no rnnkit, no torch) on a tiny run's export, primed with its own text."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    marker = "# generate with the exported language model, without rnnkit"
+    code = readme[readme.index(marker) :].split("```", 1)[0].replace('"ROMEO:"', '"First"')
+    assert main(["export", str(lm_run), "--out", str(tmp_path / "deploy" / "model.onnx")]) == 0
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith("First") and len(printed) == len("First") + 200 + 1

@@ -1,7 +1,8 @@
 """rnnkit: recurrent neural networks written from their equations.
 
 ``import rnnkit`` loads torch and numpy only; training, data and plotting load when used.
-``rnnkit.train``, ``rnnkit.load`` and ``rnnkit.evaluate`` are the Python API (:mod:`rnnkit.api`).
+``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate`` and ``rnnkit.export`` are the Python API
+(:mod:`rnnkit.api`).
 """
 
 from rnnkit import attention
@@ -18,24 +19,32 @@ def train(task, config=None, out=None, **options):
     return api.train(task, config, out, **options)
 
 
-def load(run):
+def load(run, engine="torch"):
     """A trained run with its best weights; see :func:`rnnkit.api.load`."""
     from rnnkit import api
 
-    return api.load(run)
+    return api.load(run, engine)
 
 
-def evaluate(run, data=None):
+def evaluate(run, data=None, engine="torch"):
     """Score a run and write RUN/eval.json; see :func:`rnnkit.api.evaluate`."""
     from rnnkit import api
 
-    return api.evaluate(run, data)
+    return api.evaluate(run, data, engine)
+
+
+def export(run, out, format="onnx"):
+    """Export a run's model (ONNX) with its sidecar; see :func:`rnnkit.api.export`."""
+    from rnnkit import api
+
+    return api.export(run, out, format)
 
 
 __all__ = [
     "train",
     "load",
     "evaluate",
+    "export",
     "RNNCell",
     "LSTMCell",
     "GRUCell",
