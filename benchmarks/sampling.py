@@ -174,10 +174,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     candidates = {f"rnnkit {name}": run for name, run in candidates.items()}
     if not args.no_onnx:
-        from rnnkit import export, onnxengine
+        from rnnkit import onnx_export, onnxengine
 
         folder = tempfile.mkdtemp(prefix="rnnkit-sampling-")
-        sidecar = export.export_model("lm", model, Path(folder) / "lm.onnx")
+        sidecar = onnx_export.export_model("lm", model, Path(folder) / "lm.onnx")
         graph = onnxengine.OnnxLM(Path(folder), sidecar, threads=1)
         candidates["onnxruntime"] = lambda s: rnnkit_sampler(
             graph, vocab, args.prime, args.length, s, "fp32"

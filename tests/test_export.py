@@ -14,7 +14,10 @@ import torch
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from rnnkit import export, onnxengine  # noqa: E402
+from rnnkit import (
+    onnx_export,  # noqa: E402
+    onnxengine,  # noqa: E402
+)
 from rnnkit.cli import main  # noqa: E402
 from rnnkit.layers import GRU, LSTM, RNN  # noqa: E402
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier  # noqa: E402
@@ -49,7 +52,7 @@ def max_difference(a: torch.Tensor, b: torch.Tensor) -> float:
 class LayerGraph(torch.nn.Module):
     def __init__(self, layer):
         super().__init__()
-        self.layer = export.ExportedLayer(layer)
+        self.layer = onnx_export.ExportedLayer(layer)
 
     def forward(self, x, lengths):
         output, state = self.layer(x, lengths=lengths)
@@ -76,14 +79,14 @@ def test_a_layer_is_one_onnx_operator_per_layer_with_packed_lengths(
         4, 6, 2, bias=bias, bidirectional=bidirectional, batch_first=True, **options.get(kind, {})
     )
     inputs = [
-        export._io("x", "float32", ["batch", "steps", 4]),
-        export._io("lengths", "int64", ["batch"]),
+        onnx_export._io("x", "float32", ["batch", "steps", 4]),
+        onnx_export._io("lengths", "int64", ["batch"]),
     ]
-    outputs = [export._io("y", "float32", ["batch", "steps", 6 * (1 + bidirectional)])]
-    outputs.append(export._io("h_n", "float32", [2 * (1 + bidirectional), "batch", 6]))
+    outputs = [onnx_export._io("y", "float32", ["batch", "steps", 6 * (1 + bidirectional)])]
+    outputs.append(onnx_export._io("h_n", "float32", [2 * (1 + bidirectional), "batch", 6]))
     path = tmp_path / "layer.onnx"
     example = (torch.randn(2, 3, 4), torch.tensor([3, 2]))
-    export._export_graph(LayerGraph(layer), example, inputs, outputs, path)
+    onnx_export._export_graph(LayerGraph(layer), example, inputs, outputs, path)
     operators = [node.op_type for node in onnx.load(str(path)).graph.node]
     assert operators.count(cls.__name__) == 2  # one per layer, both directions in it
     x, lengths = torch.randn(4, 7, 4), torch.tensor([7, 5, 1, 3])  # other sizes than traced
@@ -100,7 +103,7 @@ def test_lm_graph_matches_pytorch_and_carries_its_state(tmp_path, cell, attentio
     config = LMConfig(cell=cell, hidden_size=8, num_layers=2, embedding_dim=5, attention=attention)
     config.attention_window = 4
     model = CharLM(config, vocab_size=11).eval()
-    graph = onnxengine.OnnxLM(tmp_path, export.export_model("lm", model, tmp_path / "lm.onnx"))
+    graph = onnxengine.OnnxLM(tmp_path, onnx_export.export_model("lm", model, tmp_path / "lm.onnx"))
     first, second = torch.randint(0, 11, (3, 6)), torch.randint(0, 11, (3, 2))
     expected, state = model(first)
     logits, onnx_state = graph(first)  # no state inputs: their defaults, a fresh state
@@ -112,7 +115,7 @@ def test_lm_graph_matches_pytorch_and_carries_its_state(tmp_path, cell, attentio
 
 def test_lm_state_fed_as_zeros_is_a_fresh_state(tmp_path):
     model = CharLM(LMConfig(cell="lstm", hidden_size=8, num_layers=2), vocab_size=7).eval()
-    graph = onnxengine.OnnxLM(tmp_path, export.export_model("lm", model, tmp_path / "lm.onnx"))
+    graph = onnxengine.OnnxLM(tmp_path, onnx_export.export_model("lm", model, tmp_path / "lm.onnx"))
     ids = torch.randint(0, 7, (2, 5))
     zeros = (torch.zeros(2, 2, 8), torch.zeros(2, 2, 8))
     assert max_difference(graph(ids, zeros)[0], graph(ids)[0]) == 0.0
@@ -135,7 +138,7 @@ def test_classifier_graph_matches_pytorch_on_variable_lengths(
     )
     config.num_layers = 2
     model = TextClassifier(config, vocab_size=20, num_classes=3).eval()
-    sidecar = export.export_model("classify", model, tmp_path / "c.onnx")
+    sidecar = onnx_export.export_model("classify", model, tmp_path / "c.onnx")
     graph = onnxengine.OnnxClassifier(tmp_path, sidecar)
     lengths = [7, 2, 5, 1]
     ids = padded(4, 7, lengths, 20)
@@ -154,7 +157,7 @@ def test_forecaster_graph_matches_pytorch(tmp_path, cell, bidirectional, decoder
         cell=cell, hidden_size=6, bidirectional=bidirectional, decoder=decoder, attention="general"
     )
     model = Forecaster(config, input_size=3, output_size=2, horizon=4, target_inputs=[0, 2]).eval()
-    sidecar = export.export_model("forecast", model, tmp_path / "f.onnx")
+    sidecar = onnx_export.export_model("forecast", model, tmp_path / "f.onnx")
     graph = onnxengine.OnnxForecaster(tmp_path, sidecar)
     window = torch.randn(5, 9, 3)  # another batch and lookback than traced
     assert max_difference(graph(window), model(window)) <= TOLERANCE
@@ -169,7 +172,7 @@ def test_translation_graphs_match_pytorch_in_scoring_greedy_and_beam_search(
     config = Seq2SeqConfig(cell=cell, attention=attention, embedding_dim=6, hidden_size=8)
     config.num_layers = 2
     model = Seq2Seq(config, src_vocab_size=15, tgt_vocab_size=13).eval()
-    sidecar = export.export_model("translate", model, tmp_path / "t.onnx")
+    sidecar = onnx_export.export_model("translate", model, tmp_path / "t.onnx")
     graph = onnxengine.OnnxSeq2Seq(tmp_path, sidecar)
     lengths = torch.tensor([6, 2, 4])
     source = padded(3, 6, lengths.tolist(), 15)

@@ -156,3 +156,36 @@ def test_sample_with_lower_precision_weights_writes_the_asked_length(run, capsys
 def test_bad_sampling_options_are_one_line_and_exit_2(run, capsys, extra, message):
     assert main(["sample", str(run), "--length", "5", *extra]) == 2
     assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_forecasting_steps_the_autoregressive_head_as_the_layer_computes_it(cell):
+    from rnnkit.models.forecaster import Forecaster, ForecasterConfig
+
+    config = ForecasterConfig(cell=cell, hidden_size=6, decoder="autoregressive", num_layers=2)
+    config.attention = "additive"
+    model = Forecaster(config, input_size=3, output_size=2, horizon=5, target_inputs=[0, 2]).eval()
+    window = torch.randn(4, 9, 3)
+    trained_path = model(window)  # with gradients: the layer, as in training
+    with torch.no_grad():
+        stepped = model(window)  # forecasting: the stepper
+    assert float((stepped - trained_path.detach()).abs().max()) <= TOLERANCE["fp32"]
+
+
+@pytest.mark.parametrize("cell,attention", [("lstm", "additive"), ("gru", "none"), ("rnn", "dot")])
+def test_greedy_decoding_steps_the_decoder_as_the_model_step_computes_it(cell, attention):
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    config = Seq2SeqConfig(cell=cell, attention=attention, embedding_dim=6, hidden_size=8)
+    model = Seq2Seq(config, src_vocab_size=15, tgt_vocab_size=13).eval()
+    source, lengths = torch.randint(4, 15, (3, 6)), torch.tensor([6, 2, 4])
+    tokens = torch.randint(4, 13, (4, 3))
+    with torch.no_grad():
+        memory = model.encode(source, lengths)
+        state, stepper = model.initial_state(memory), model.decoder_stepper(memory)
+        for step_tokens in tokens:
+            attentional, state, weights = model.step(step_tokens, state, memory)
+            logits, stepped_weights = stepper.step(step_tokens)
+            assert float((logits - model.logits(attentional)).abs().max()) <= TOLERANCE["fp32"]
+            if weights is not None:
+                assert float((stepped_weights - weights).abs().max()) <= TOLERANCE["fp32"]

@@ -162,9 +162,9 @@ def evaluate(run: str | Path, data: str | None = None, engine: str = "torch") ->
 
 
 def export(run: str | Path, out: str | Path, format: str = "onnx") -> dict:
-    """Export a run's model to ``out`` (:mod:`rnnkit.export`); returns the sidecar written beside
-    it (``out + ".json"``)."""
-    from rnnkit.export import FORMATS, export_onnx
+    """Export a run's model to ``out`` (:mod:`rnnkit.onnx_export`); returns the sidecar written
+    beside it (``out + ".json"``)."""
+    from rnnkit.onnx_export import FORMATS, export_onnx
 
     if format not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")

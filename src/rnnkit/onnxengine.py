@@ -184,6 +184,9 @@ class OnnxSeq2Seq(_Inference):
     def logits(self, step_output: Tensor) -> Tensor:
         return step_output
 
+    def decoder_stepper(self, memory: OnnxMemory) -> OnnxDecoderStepper:
+        return OnnxDecoderStepper(self, memory)
+
     def __call__(self, source: Tensor, source_lengths: Tensor, target_in: Tensor) -> Tensor:
         """Teacher-forced logits (B, T, V) for ``target_in`` (B, T)."""
         memory = self.encode(source, source_lengths)
@@ -192,6 +195,19 @@ class OnnxSeq2Seq(_Inference):
             step_logits, state, _ = self.step(target_in[:, t], state, memory)
             logits.append(step_logits)
         return torch.stack(logits, dim=1)
+
+
+class OnnxDecoderStepper:
+    """``step(tokens (B,)) -> (logits (B, V), weights (B, S) or None)``, the state carried (the
+    calls of :class:`rnnkit.models.seq2seq.DecoderStepper`)."""
+
+    def __init__(self, model: OnnxSeq2Seq, memory: OnnxMemory) -> None:
+        self.model, self.memory = model, memory
+        self.state = model.initial_state(memory)
+
+    def step(self, tokens: Tensor) -> tuple[Tensor, Tensor | None]:
+        logits, self.state, weights = self.model.step(tokens, self.state, self.memory)
+        return logits, weights
 
 
 ADAPTERS = {
@@ -205,7 +221,7 @@ ADAPTERS = {
 def through_onnxruntime(loaded: Any, run: str | Path, task: str, threads: int | None = None):
     """``loaded`` (a run loaded by its task) with its model replaced by the run's graph, exported
     now to a temporary folder and run in onnxruntime."""
-    from rnnkit.export import export_onnx
+    from rnnkit.onnx_export import export_onnx
 
     with tempfile.TemporaryDirectory(prefix="rnnkit-onnx-") as folder:
         out = Path(folder) / "model.onnx"

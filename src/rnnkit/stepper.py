@@ -109,10 +109,19 @@ def _lstm_rows(tensor: Tensor, hidden: int) -> Tensor:
     return torch.cat([i, f, o, g], dim=0)
 
 
+def _weights(module: nn.Module, index: int) -> list[Tensor | None]:
+    """[W_ih, W_hh, b_ih, b_hh] of layer ``index`` of a layer, or of a cell (index 0)."""
+    if hasattr(module, "_weights"):
+        weight_ih, weight_hh, *biases = module._weights(index)
+        return [weight_ih, weight_hh, *(biases or [None, None])]
+    return [module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh]
+
+
 class LayerStepper:
-    """Steps a unidirectional rnnkit ``RNN``/``LSTM``/``GRU`` (any number of layers) for ``batch``
-    rows. ``inputs`` (V, I): the table of layer 0's input vectors by token id (an embedding, or
-    the identity for one-hot inputs); then :meth:`step` takes ``ids`` (B,) instead of ``x``.
+    """Steps a unidirectional rnnkit ``RNN``/``LSTM``/``GRU`` (any number of layers), or one
+    ``RNNCell``/``LSTMCell``/``GRUCell``, for ``batch`` rows. ``inputs`` (V, I): the table of
+    layer 0's input vectors by token id (an embedding, or the identity for one-hot inputs); then
+    :meth:`step` takes ``ids`` (B,) instead of ``x``.
 
     ``step`` returns the top layer's h (B, H), a buffer that the next step overwrites."""
 
@@ -123,20 +132,22 @@ class LayerStepper:
         precision: str = "fp32",
         inputs: Tensor | None = None,
     ) -> None:
-        if layer.bidirectional:
+        if getattr(layer, "bidirectional", False):
             raise ValueError("a bidirectional layer needs the whole sequence; it cannot step")
-        self.kind = type(layer).__name__  # RNN, LSTM or GRU
+        self.kind = type(layer).__name__.removesuffix("Cell")  # RNN, LSTM or GRU
         self.nonlinearity = getattr(layer, "nonlinearity", "tanh")
         self.reset_after = getattr(layer, "reset_after", True)
         self.hidden = layer.hidden_size
-        self.num_layers = layer.num_layers
+        self.num_layers = getattr(layer, "num_layers", 1)
         self.batch = batch
         self.table = None
         self.layers = []
         with torch.no_grad():
-            for index in range(layer.num_layers):
-                weight_ih, weight_hh, *biases = (w.detach().float() for w in layer._weights(index))
-                bias_ih, bias_hh = biases if biases else (None, None)
+            for index in range(self.num_layers):
+                weights = [
+                    None if w is None else w.detach().float() for w in _weights(layer, index)
+                ]
+                weight_ih, weight_hh, bias_ih, bias_hh = weights
                 from_table = index == 0 and inputs is not None
                 if from_table:
                     table = inputs.detach().float() @ weight_ih.t()  # (V, G*H)
@@ -198,7 +209,8 @@ class LayerStepper:
 
     # --- state --------------------------------------------------------------------------------
     def set_state(self, state) -> None:
-        """Load a layer-format state: h (L, B, H), or (h, c) for an LSTM; None is zeros."""
+        """Load a layer-format state: h (L, B, H), or (h, c) for an LSTM; None is zeros. (A cell's
+        state (B, H) is its one layer's: pass ``h.unsqueeze(0)``.)"""
         h, c = state if isinstance(state, tuple) else (state, None)
         for index, buffers in enumerate(self.layers):
             for name, value in (("h", h), ("c", c)):

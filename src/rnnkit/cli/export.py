@@ -1,5 +1,5 @@
 """``rnnkit export RUN --format onnx --out model.onnx``: a run's model as a graph that runs without
-rnnkit or torch (:mod:`rnnkit.export`)."""
+rnnkit or torch (:mod:`rnnkit.onnx_export`)."""
 
 from __future__ import annotations
 
