@@ -60,12 +60,16 @@ def sample_command(args: argparse.Namespace) -> int:
     loaded = api.load(args.run, args.engine)
     if loaded.config["task"] != "lm":
         raise InputError(f"{args.run}: is a {loaded.config['task']} run, not a lm run")
-    options = (args.temperature, args.top_k, args.top_p, args.seed)
+    options = {
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "precision": args.precision,
+    }
     try:
         if args.num_samples == 1:  # streamed as it is drawn
-            stream = generate(
-                loaded.model, loaded.vocab, args.prime, args.length, *options, args.precision
-            )
+            stream = generate(loaded.model, loaded.vocab, args.prime, args.length, **options)
             sys.stdout.write(args.prime)
             for char in stream:
                 sys.stdout.write(char)
@@ -73,13 +77,7 @@ def sample_command(args: argparse.Namespace) -> int:
             sys.stdout.write("\n")
             return 0
         samples = generate_samples(
-            loaded.model,
-            loaded.vocab,
-            args.prime,
-            args.length,
-            args.num_samples,
-            *options,
-            args.precision,
+            loaded.model, loaded.vocab, args.prime, args.length, args.num_samples, **options
         )
     except ValueError as error:
         if isinstance(error, InputError):

@@ -170,16 +170,19 @@ class Seq2Seq(nn.Module):
         embedded = self.dropout(self.target_embedding(tokens))  # (B, E)
         rnn_state = self.cell(torch.cat([embedded, feed], dim=-1), rnn_state)
         h = rnn_state[0] if isinstance(rnn_state, tuple) else rnn_state  # (B, H)
-        weights = None
-        if self.attention is None:
-            context = memory.summary  # (B, H)
-        else:
-            context, weights = self.attention(
-                h.unsqueeze(1), memory.states, mask=memory.mask, projected_keys=memory.keys
-            )
-            context, weights = context.squeeze(1), weights.squeeze(1)  # (B, H), (B, S)
+        context, weights = self.attend(h, memory)
         attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # h~_t (B, H)
         return attentional, (rnn_state, attentional), weights
+
+    def attend(self, h: Tensor, memory: Memory) -> tuple[Tensor, Tensor | None]:
+        """The context c_t (B, H) of decoder state h (B, H) and its weights (B, S) (None without
+        attention: the context is the summary)."""
+        if self.attention is None:
+            return memory.summary, None
+        context, weights = self.attention(
+            h.unsqueeze(1), memory.states, mask=memory.mask, projected_keys=memory.keys
+        )
+        return context.squeeze(1), weights.squeeze(1)  # (B, H), (B, S)
 
     def logits(self, attentional: Tensor) -> Tensor:
         """h~ (..., H) -> next-token logits (..., V)."""
@@ -251,18 +254,11 @@ class DecoderStepper:
 
     @torch.no_grad()
     def step(self, tokens: Tensor) -> tuple[Tensor, Tensor | None]:
-        model, memory, hidden = self.model, self.memory, self.feed.shape[1]
+        model, hidden = self.model, self.feed.shape[1]
         torch.index_select(model.target_embedding.weight, 0, tokens, out=self.embedded)
         self.x[:, : self.embedding_dim].copy_(self.embedded)
         h = self.cell.step(self.x)  # (B, H)
-        weights = None
-        if model.attention is None:
-            context = memory.summary  # (B, H)
-        else:
-            context, weights = model.attention(
-                h.unsqueeze(1), memory.states, mask=memory.mask, projected_keys=memory.keys
-            )
-            context, weights = context[:, 0], weights[:, 0]  # (B, H), (B, S)
+        context, weights = model.attend(h, self.memory)  # (B, H), (B, S) or None
         self.context_h[:, :hidden].copy_(context)
         self.context_h[:, hidden:].copy_(h)
         self.combine.into(self.feed, self.context_h).tanh_()  # h~_t = tanh(W_c [c_t; h_t])

@@ -172,42 +172,21 @@ def sample_ids(
             logits = stepper.step(tokens)
 
 
-def generate(
-    model,
-    vocab: CharVocab,
-    prime: str,
-    length: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    precision: str = "fp32",
-) -> Iterator[str]:
-    """Yield ``length`` characters, one at a time, continuing ``prime``."""
-    for tokens in sample_ids(
-        model, vocab, prime, length, temperature, top_k, top_p, seed, 1, precision
-    ):
+def generate(model, vocab: CharVocab, prime: str, length: int, **options) -> Iterator[str]:
+    """Yield ``length`` characters, one at a time, continuing ``prime``; ``options`` are
+    :func:`sample_ids`' (``temperature``, ``top_k``, ``top_p``, ``seed``, ``precision``)."""
+    for tokens in sample_ids(model, vocab, prime, length, **options):
         yield vocab.chars[int(tokens[0])]
 
 
 def generate_samples(
-    model,
-    vocab: CharVocab,
-    prime: str,
-    length: int,
-    num_samples: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    precision: str = "fp32",
+    model, vocab: CharVocab, prime: str, length: int, num_samples: int, **options
 ) -> list[str]:
-    """``num_samples`` continuations of ``prime``, generated as one batch (:func:`sample_ids`)."""
+    """``num_samples`` continuations of ``prime``, generated as one batch; ``options`` are
+    :func:`sample_ids`' (``temperature``, ``top_k``, ``top_p``, ``seed``, ``precision``)."""
     rows: list[list[str]] = [[] for _ in range(num_samples)]
     chars = vocab.chars
-    for tokens in sample_ids(
-        model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision
-    ):
+    for tokens in sample_ids(model, vocab, prime, length, num_samples=num_samples, **options):
         for row, token in zip(rows, tokens.tolist()):
             row.append(chars[token])
     return ["".join(row) for row in rows]
