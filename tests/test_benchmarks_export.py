@@ -32,11 +32,11 @@ def test_sampling_benchmark_reports_every_candidate_and_the_bound(tmp_path):
     assert by_name["rnnkit int8"]["bytes_per_step"] < by_name["rnnkit fp32"]["bytes_per_step"]
 
 
-def test_training_benchmark_reports_the_four_candidates(tmp_path):
+def test_training_benchmark_reports_the_five_candidates(tmp_path):
     config = training_benchmark.BenchConfig(
         batch=2, seq_len=3, input_size=3, hidden_size=4, repeats=1, warmup=1
     )
     report = training_benchmark.run(config, tmp_path / "training.json", log=lambda line: None)
-    assert set(report["candidates"]) == {"reference", "compiled", "fused", "torch"}
+    assert set(report["candidates"]) == {"reference", "compiled", "eager gates", "fused", "torch"}
     assert report["candidates"]["torch"]["ratio_to_torch"] == 1.0
     assert report["compiled"].startswith("requested: fused LSTM gate function")

@@ -86,28 +86,34 @@ def _functions():
 
 
 class LSTMGates(torch.autograd.Function):
-    """``(gates (B, 4H), c (B, H)) -> (h', c')`` with the derivatives of the module docstring."""
+    """``(gates (B, 4H), c (B, H)) -> (h', c')`` with the derivatives of the module docstring;
+    ``compiled=False`` runs the arithmetic eagerly even where a compiler works."""
 
     @staticmethod
-    def forward(ctx, gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        forward, _ = _functions()
+    def forward(ctx, gates: Tensor, c: Tensor, compiled: bool = True) -> tuple[Tensor, Tensor]:
+        forward, _ = _functions() if compiled else (_lstm_forward, _lstm_backward)
         activations, c_next, tanh_c, h_next = forward(gates, c)
         ctx.save_for_backward(activations, c, tanh_c)
+        ctx.compiled = compiled
         return h_next, c_next
 
     @staticmethod
-    def backward(ctx, grad_h: Tensor, grad_c_next: Tensor) -> tuple[Tensor, Tensor]:
-        _, backward = _functions()
+    def backward(ctx, grad_h: Tensor, grad_c_next: Tensor):
+        _, backward = _functions() if ctx.compiled else (_lstm_forward, _lstm_backward)
         activations, c, tanh_c = ctx.saved_tensors
-        return backward(activations, c, tanh_c, grad_h, grad_c_next)
+        return (*backward(activations, c, tanh_c, grad_h, grad_c_next), None)
 
 
 def lstm_step(
-    gx: Tensor, state: tuple[Tensor, Tensor], weight_hh: Tensor, bias_hh: Tensor | None
+    gx: Tensor,
+    state: tuple[Tensor, Tensor],
+    weight_hh: Tensor,
+    bias_hh: Tensor | None,
+    compiled: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """:meth:`rnnkit.cells.LSTMCell.recurrence` through :class:`LSTMGates`."""
     h, c = state
     if bias_hh is not None:
         gx = gx + bias_hh
     gates = torch.addmm(gx, h, weight_hh.t())  # (B, 4H)
-    return LSTMGates.apply(gates, c)
+    return LSTMGates.apply(gates, c, compiled)

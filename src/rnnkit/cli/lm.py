@@ -57,9 +57,10 @@ def sample_command(args: argparse.Namespace) -> int:
         raise InputError(f"--length must be >= 0, got {args.length}")
     if args.engine != "torch" and args.precision != "fp32":
         raise InputError(f"--precision {args.precision} needs --engine torch")
+    task = api.task_of(args.run)
+    if task != "lm":
+        raise InputError(f"{args.run}: is a {task} run, not a lm run")
     loaded = api.load(args.run, args.engine)
-    if loaded.config["task"] != "lm":
-        raise InputError(f"{args.run}: is a {loaded.config['task']} run, not a lm run")
     options = {
         "temperature": args.temperature,
         "top_k": args.top_k,
