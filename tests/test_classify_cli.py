@@ -211,3 +211,15 @@ def test_resume_continues_a_run(tmp_path):
     assert main([*base, "--max-steps", "6", "--resume"]) == 0
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [3, 6]
+
+
+def test_diagnose_a_bidirectional_classifier(trained, tmp_path, capsys):
+    assert main(["diagnose", str(trained), "--batches", "2"]) == 0
+    result = json.loads((trained / "diagnostics.json").read_text())
+    assert result["layer"] == "rnn" and result["direction"] == "forward"
+    assert result["steps"] == 4 and len(result["grad_norm_per_step"]) == 4  # 4 words a text
+    assert result["sequences_per_step"] == [2 * 16] * 4  # two batches of 16 texts
+    # another file is split afresh (the run's stored split names lines of its own file)
+    other = write_tsv(tmp_path / "other.tsv", rows(60, seed=1))
+    assert main(["diagnose", str(trained), "--data", other, "--batches", "1"]) == 0
+    assert json.loads((trained / "diagnostics.json").read_text())["data"] == other

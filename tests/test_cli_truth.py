@@ -202,3 +202,12 @@ def test_toml_values_must_have_their_options_type(corpus, tmp_path, line, messag
     done = rnnkit("train", "lm", "--config", recipe, "--out", tmp_path / "run", check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"{recipe}: " in done.stderr and message in done.stderr
+
+
+def test_none_given_on_the_command_line_turns_an_option_off(corpus, tmp_path):
+    """``--clip-norm none`` disables clipping; it is not taken for an option left out."""
+    lm_train(corpus, tmp_path / "run", "--clip-norm", "none", "--threads", "none")
+    config = json.loads((tmp_path / "run/config.json").read_text())
+    assert config["train"]["clip_norm"] is None and config["train"]["threads"] is None
+    records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").open()]
+    assert all(r["clipped"] == 0.0 for r in records)

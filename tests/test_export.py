@@ -113,6 +113,14 @@ def test_lm_graph_matches_pytorch_and_carries_its_state(tmp_path, cell, attentio
     assert max_difference(logits_next, expected_next) <= TOLERANCE
 
 
+def test_lm_graph_of_a_variational_dropout_stack_matches_pytorch(tmp_path):
+    config = LMConfig(cell="gru", hidden_size=8, num_layers=2, variational_dropout=True)
+    model = CharLM(config.resolved(True), vocab_size=11).eval()
+    graph = onnxengine.OnnxLM(tmp_path, onnx_export.export_model("lm", model, tmp_path / "a.onnx"))
+    ids = torch.randint(0, 11, (3, 6))
+    assert max_difference(graph(ids)[0], model(ids)[0]) <= TOLERANCE
+
+
 def test_lm_state_fed_as_zeros_is_a_fresh_state(tmp_path):
     model = CharLM(LMConfig(cell="lstm", hidden_size=8, num_layers=2), vocab_size=7).eval()
     graph = onnxengine.OnnxLM(tmp_path, onnx_export.export_model("lm", model, tmp_path / "lm.onnx"))
@@ -326,3 +334,25 @@ def test_readme_generation_with_plain_onnxruntime_runs(lm_run, tmp_path, capsys,
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert printed.startswith("First") and len(printed) == len("First") + 200 + 1
+
+
+def test_word_lm_exports_its_tokens_and_samples_the_same_words(tmp_path, capsys):
+    from tests.test_word_lm import CORPUS, TINY
+
+    corpus = tmp_path / "captions.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    run = tmp_path / "run"
+    argv = ["train", "lm", "--data", str(corpus), "--tokenizer", "word", *TINY, "--out", str(run)]
+    assert main(argv) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "word.onnx")]) == 0
+    sidecar = json.loads((tmp_path / "word.onnx.json").read_text())
+    stored = json.loads((run / "vocab.json").read_text())
+    assert sidecar["vocab"]["level"] == "word" and sidecar["vocab"]["tokens"] == stored["tokens"]
+    assert sidecar["vocab"]["never_sampled"] == [0, 1]  # <pad>, <unk>
+    texts = []
+    for engine in ("torch", "onnxruntime"):
+        capsys.readouterr()
+        sample = ["sample", str(run), "--prime", "a", "--length", "20", "--seed", "2"]
+        assert main([*sample, "--engine", engine]) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1]

@@ -209,3 +209,13 @@ def test_resume_continues_a_run_from_its_last_state(hourly, tmp_path):
     assert main(resumed) == 0
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [6, 12, 18]
+
+
+def test_diagnose_on_another_file_splits_it_afresh(hourly, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(hourly, run, "--target", "load", "--lookback", "30", "--horizon", "6") == 0
+    other = write_hourly(tmp_path / "other.csv", rows=120, start_day=10)
+    assert main(["diagnose", str(run), "--data", str(other), "--batches", "2"]) == 0
+    result = json.loads((run / "diagnostics.json").read_text())
+    assert result["layer"] == "encoder" and result["steps"] == 30  # --lookback
+    assert result["data"] == str(other) and result["sequences_per_step"] == [32] * 30

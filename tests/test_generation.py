@@ -58,6 +58,17 @@ def test_lm_stepper_gives_the_models_logits_after_each_character(cell, embedding
         assert float((logits - expected[:, position]).abs().max()) <= TOLERANCE["fp32"]
 
 
+def test_lm_stepper_steps_a_variational_dropout_stack_of_layers():
+    config = LMConfig(cell="lstm", hidden_size=12, num_layers=2, variational_dropout=True)
+    model = CharLM(config.resolved(True), 9).eval()  # word level: an embedding of --hidden
+    ids = torch.randint(0, 9, (2, 6))
+    stepper = model.stepper(batch=2)
+    stepper.read(ids[:, :2])
+    got = [stepper.step(ids[:, t]).clone() for t in range(2, 6)]
+    expected, _ = model(ids)
+    assert float((torch.stack(got, 1) - expected[:, 2:]).abs().max()) <= TOLERANCE["fp32"]
+
+
 def test_a_model_with_attention_steps_through_its_own_step():
     model = CharLM(LMConfig(cell="gru", hidden_size=8, num_layers=1, attention="dot"), 7).eval()
     ids = torch.randint(0, 7, (1, 6))
@@ -102,6 +113,13 @@ def test_sampler_draws_what_sample_draws_from_the_same_seed():
         sampler = sampling.Sampler(1, 30, temperature=0.7, top_p=0.9, seeds=[seed])
         expected = sampling.sample(logits, 0.7, None, 0.9, torch.Generator().manual_seed(seed))
         assert int(sampler(logits)[0]) == int(expected[0])
+
+
+def test_banned_ids_are_never_drawn_however_likely():
+    logits = torch.tensor([[9.0, 9.0, 0.0, 0.0]]).expand(3, -1)
+    sampler = sampling.Sampler(3, 4, temperature=1.0, top_k=3, seeds=[0, 1, 2], banned=(0, 1))
+    draws = {int(token) for _ in range(50) for token in sampler(logits)}
+    assert draws <= {2, 3}
 
 
 def test_a_token_without_probability_is_never_drawn_even_at_the_ends():

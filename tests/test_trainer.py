@@ -1,5 +1,6 @@
 """The shared trainer: exact resume, atomic checkpoints, NaN handling, optimizers and schedules."""
 
+import json
 import math
 import os
 
@@ -161,3 +162,54 @@ def test_vocab_round_trip(tmp_path):
     vocab.save(tmp_path / "vocab.json")
     again = CharVocab.load(tmp_path / "vocab.json")
     assert again.decode(again.encode("wörld")) == "wörld"
+
+
+def _records(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "clipping, clipped",
+    [
+        ({"clip_norm": 1e-3}, 1.0),
+        ({"clip_norm": None}, 0.0),
+        ({"clip_norm": None, "clip_value": 1e-6}, 1.0),
+    ],
+)
+def test_each_record_holds_the_pre_clip_gradient_norm_and_whether_clipping_fired(
+    tmp_path, clipping, clipped
+):
+    """The first step's gradient, recomputed by hand from the same weights and batch."""
+    torch.manual_seed(0)
+    task = _task(dropout=0.0)
+    start = {k: v.clone() for k, v in task.model.state_dict().items()}
+    config = _config(max_steps=1, eval_every=1, schedule="constant", **clipping)
+    Trainer(task, config, tmp_path / "run").fit()
+
+    torch.manual_seed(0)
+    again = _task(dropout=0.0)
+    again.model.load_state_dict(start)
+    loss, _, _ = again.training_loss(again.batch(0, 0), None)
+    loss.backward()
+    norm = torch.cat([p.grad.reshape(-1) for p in again.model.parameters()]).norm()
+    (record,) = _records(tmp_path / "run")
+    assert record["grad_norm"] == pytest.approx(float(norm), rel=1e-5)  # before clipping
+    assert record["grad_norm_max"] == record["grad_norm"] and record["clipped"] == clipped
+
+
+def test_log_grad_flow_records_at_the_start_and_every_n_evaluations_without_changing_the_run(
+    tmp_path,
+):
+    weights = []
+    for name, every in (("plain", None), ("logged", 2)):
+        torch.manual_seed(0)
+        task = _task()
+        Trainer(task, _config(log_grad_flow=every), tmp_path / name).fit()
+        weights.append(task.model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # bit for bit
+    assert not (tmp_path / "plain" / "grad_flow.jsonl").exists()
+    lines = (tmp_path / "logged" / "grad_flow.jsonl").read_text().splitlines()
+    flows = [json.loads(line) for line in lines]
+    assert [f["step"] for f in flows] == [0, 10, 20]  # 4 evaluations, every 5 steps
+    assert all(len(f["grad_norm_per_step"]) == 12 for f in flows)  # --seq-len 12
+    assert flows[0]["grad_norm_per_step"] != flows[-1]["grad_norm_per_step"]

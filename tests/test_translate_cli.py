@@ -166,3 +166,13 @@ def test_multi30k_files_are_line_aligned():
     data = TranslateData(data="multi30k", src="de", tgt="en")
     sources, targets = read_pairs(*data.files("valid"))
     assert len(sources) == len(targets) == 1014
+
+
+def test_diagnose_the_bidirectional_encoder(run, capsys):
+    assert main(["diagnose", str(run), "--batches", "1"]) == 0
+    result = json.loads((run / "diagnostics.json").read_text())
+    assert result["task"] == "translate" and result["layer"] == "encoder"
+    assert result["cell"] == "gru" and set(result["gate_saturation"]) == {"reset", "update"}
+    weights = {row["weight"] for row in result["recurrent_weights"]}
+    assert weights == {"encoder.weight_hh_l0", "encoder.weight_hh_l0_reverse", "cell.weight_hh"}
+    assert "W_hh: largest spectral radius" in capsys.readouterr().out

@@ -1,8 +1,8 @@
 """rnnkit: recurrent neural networks written from their equations.
 
 ``import rnnkit`` loads torch and numpy only; training, data and plotting load when used.
-``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate`` and ``rnnkit.export`` are the Python API
-(:mod:`rnnkit.api`).
+``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate``, ``rnnkit.diagnose`` and ``rnnkit.export``
+are the Python API (:mod:`rnnkit.api`).
 """
 
 from rnnkit import attention
@@ -40,11 +40,20 @@ def export(run, out, format="onnx"):
     return api.export(run, out, format)
 
 
+def diagnose(run, data=None, batches=4):
+    """Gradient per step, gate saturation and recurrent spectra of a run, into
+    RUN/diagnostics.json; see :func:`rnnkit.api.diagnose`."""
+    from rnnkit import api
+
+    return api.diagnose(run, data, batches)
+
+
 __all__ = [
     "train",
     "load",
     "evaluate",
     "export",
+    "diagnose",
     "RNNCell",
     "LSTMCell",
     "GRUCell",

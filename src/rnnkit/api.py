@@ -172,6 +172,16 @@ def export(run: str | Path, out: str | Path, format: str = "onnx") -> dict:
     return export_onnx(run, tasks.get(task).load(run), task, out)
 
 
+def diagnose(run: str | Path, data: str | None = None, batches: int = 4) -> dict:
+    """How a run's recurrent layer passes gradient back through time: ||dL/dh_t|| per step on
+    its first ``batches`` training batches (of ``data`` instead, when given), gate saturation,
+    the spectra of its recurrent weights and how often clipping fired. Writes
+    ``RUN/diagnostics.json`` and its figures and returns the JSON (:meth:`TaskSpec.diagnose`)."""
+    if batches < 1:
+        raise InputError(f"--batches must be positive, got {batches}")
+    return tasks.get(task_of(run)).diagnose(run, data, batches)
+
+
 def task_of(run: str | Path) -> str:
     """The task that trained ``run`` (from its config.json)."""
     from rnnkit.training.run import load_run

@@ -80,6 +80,7 @@ class RNNCell(_CellBase):
     """
 
     num_gates = 1
+    gate_names = ("hidden",)
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
@@ -130,6 +131,22 @@ class LSTMCell(_CellBase):
     """
 
     num_gates = 4
+    gate_names = ("input", "forget", "candidate", "output")  # i, f, g, o: row blocks of W
+
+    @staticmethod
+    def gates(
+        gx: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The activations i, f, g, o (B, H) each, from the input projection ``gx`` (B, 4H) and
+        the previous state h (B, H)."""
+        pre = gx + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
+        input_gate, forget_gate, candidate, output_gate = pre.chunk(4, dim=1)
+        return (
+            torch.sigmoid(input_gate),
+            torch.sigmoid(forget_gate),
+            torch.tanh(candidate),
+            torch.sigmoid(output_gate),
+        )
 
     @staticmethod
     def recurrence(
@@ -137,10 +154,9 @@ class LSTMCell(_CellBase):
     ) -> tuple[Tensor, Tensor]:
         """One step from the input projection ``gx`` (B, 4H): returns (h', c')."""
         h, c = state
-        gates = gx + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
-        input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=1)
-        c_next = torch.sigmoid(forget_gate) * c + torch.sigmoid(input_gate) * torch.tanh(candidate)
-        h_next = torch.sigmoid(output_gate) * torch.tanh(c_next)
+        input_gate, forget_gate, candidate, output_gate = LSTMCell.gates(gx, h, weight_hh, bias_hh)
+        c_next = forget_gate * c + input_gate * candidate
+        h_next = output_gate * torch.tanh(c_next)
         return h_next, c_next
 
     def forward(
@@ -191,6 +207,7 @@ class GRUCell(_CellBase):
     """
 
     num_gates = 3
+    gate_names = ("reset", "update", "candidate")  # r, z, n: row blocks of W
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True
@@ -199,10 +216,11 @@ class GRUCell(_CellBase):
         super().__init__(input_size, hidden_size, bias)
 
     @staticmethod
-    def recurrence(
+    def gates(
         gx: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, reset_after: bool = True
-    ) -> Tensor:
-        """One step from the input projection ``gx`` (B, 3H): returns h' (B, H)."""
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The activations r, z, n (B, H) each, from the input projection ``gx`` (B, 3H) and the
+        previous state h (B, H)."""
         r_x, z_x, n_x = gx.chunk(3, dim=1)
         if reset_after:
             r_h, z_h, n_h = F.linear(h, weight_hh, bias_hh).chunk(3, dim=1)  # (B, H) each
@@ -217,6 +235,14 @@ class GRUCell(_CellBase):
             reset_gate = torch.sigmoid(r_x + r_h)
             update_gate = torch.sigmoid(z_x + z_h)
             candidate = torch.tanh(n_x + F.linear(reset_gate * h, weight_hh[2 * hidden :], b_n))
+        return reset_gate, update_gate, candidate
+
+    @staticmethod
+    def recurrence(
+        gx: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None, reset_after: bool = True
+    ) -> Tensor:
+        """One step from the input projection ``gx`` (B, 3H): returns h' (B, H)."""
+        _, update_gate, candidate = GRUCell.gates(gx, h, weight_hh, bias_hh, reset_after)
         return candidate + update_gate * (h - candidate)  # (1 - z) * n + z * h
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:

@@ -256,14 +256,19 @@ def add_arguments(parser: argparse.ArgumentParser, spec) -> None:
 
 
 def add_option(group, cls, field, default) -> None:
-    """One ``--flag`` for ``field`` (dest = the field's name; None = not given)."""
+    """One ``--flag`` for ``field`` (dest = the field's name, absent when not given: a given
+    ``none`` is None, so None cannot mean "not given")."""
     flag = "--" + flag_name(field)
     text = f"{field.metadata['help']} (default: {describe_default(field, default)})"
     text = text.replace("%", "%%")  # argparse formats help with %
     base, _ = field_type(cls, field)
     if base is bool:
         group.add_argument(
-            flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=text
+            flag,
+            dest=field.name,
+            action=argparse.BooleanOptionalAction,
+            default=argparse.SUPPRESS,
+            help=text,
         )
         return
 
@@ -275,7 +280,14 @@ def add_option(group, cls, field, default) -> None:
 
     parse.__name__ = getattr(base, "__name__", "value")
     metavar = "DURATION" if field.metadata.get("duration") else parse.__name__.upper()
-    group.add_argument(flag, dest=field.name, type=parse, default=None, metavar=metavar, help=text)
+    group.add_argument(
+        flag,
+        dest=field.name,
+        type=parse,
+        default=argparse.SUPPRESS,
+        metavar=metavar,
+        help=text,
+    )
 
 
 def given(args: argparse.Namespace, spec) -> dict:
@@ -285,8 +297,7 @@ def given(args: argparse.Namespace, spec) -> dict:
         values.update(read_toml(args.config))
     for cls in spec.classes.values():
         for field in options_of(cls):
-            value = getattr(args, field.name, None)
-            if value is not None:
+            if field.name in vars(args):  # given on the command line (``none`` as None)
                 values.pop(flag_name(field), None)
-                values[field.name] = value
+                values[field.name] = getattr(args, field.name)
     return values

@@ -438,9 +438,14 @@ def _lm_graph(model: nn.Module, out: Path) -> dict:
 
 
 def _lm_artifacts(run: Path, loaded, out: Path) -> dict:
+    vocab = loaded.vocab
+    if vocab.level == "char":
+        tokens = {"level": "char", "chars": vocab.chars}
+    else:  # words: the tokenizer, <eos> ends a line, <pad> and <unk> are never sampled
+        tokens = {"level": vocab.level, "tokens": vocab.tokens, **vocab.tokenizer.to_dict()}
     return {
         "files": {"vocab": _copy_beside(out, run / "vocab.json", "vocab.json")},
-        "vocab": {"chars": loaded.vocab.chars},
+        "vocab": {**tokens, "never_sampled": list(vocab.never_sampled)},
         "usage": "feed ids (B, T); sample the next id from softmax(logits[:, -1]); feed it with "
         "the returned state as the next call's state inputs",
     }

@@ -13,6 +13,7 @@ Figures that need a model's predictions are drawn by their task (``plot_forecast
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,3 +155,59 @@ def plot_forecast_next(
     axis.grid(alpha=0.3)
     axis.legend(loc="upper left")
     return save(figure, path, dpi=90)
+
+
+def plot_gradient_per_step(
+    curves: dict[str, Sequence[float]], path: Path, title: str = ""
+) -> Path | None:
+    """||dL/dh_t|| against the step t = 1..T on a log scale, one line per curve (label -> the
+    values (T,)); steps with a zero norm are left out of the log scale. None without matplotlib."""
+    plt = pyplot(path.name)
+    if plt is None:
+        return None
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=np.float64)  # (T,)
+        steps = np.arange(1, len(values) + 1)
+        shown = values > 0
+        axis.semilogy(steps[shown], values[shown], label=label)
+    axis.set_xlabel("time step t")
+    axis.set_ylabel("||dL/dh_t||")
+    axis.grid(alpha=0.3, which="both")
+    if len(curves) > 1:
+        axis.legend()
+    if title:
+        axis.set_title(title)
+    return save(figure, path, dpi=100)
+
+
+def plot_gate_histograms(
+    histograms: dict[str, Sequence[int]],
+    path: Path,
+    thresholds: tuple[float, float] = (0.05, 0.95),
+    title: str = "",
+) -> Path | None:
+    """One panel per gate: the share of its activations in each of the equal bins over [0, 1]
+    (gate name -> counts per bin), with the saturation ``thresholds`` marked. None without
+    matplotlib."""
+    if not histograms:
+        return None
+    plt = pyplot(path.name)
+    if plt is None:
+        return None
+    figure, axes = plt.subplots(
+        1, len(histograms), figsize=(3.2 * len(histograms), 3), squeeze=False
+    )
+    for axis, (gate, counts) in zip(axes[0], histograms.items()):
+        counts = np.asarray(counts, dtype=np.float64)
+        edges = np.linspace(0.0, 1.0, len(counts) + 1)
+        axis.bar(edges[:-1], counts / max(counts.sum(), 1), width=np.diff(edges), align="edge")
+        for threshold in thresholds:
+            axis.axvline(threshold, color="tab:red", linestyle="--", linewidth=1)
+        axis.set_title(f"{gate} gate")
+        axis.set_xlabel("activation")
+        axis.set_xlim(0, 1)
+    axes[0, 0].set_ylabel("share of units x steps")
+    if title:
+        figure.suptitle(title)
+    return save(figure, path, dpi=100)

@@ -83,8 +83,9 @@ class Sampler:
 
     Row b draws its uniform from ``torch.Generator().manual_seed(seeds[b])`` (the global
     generator when ``seeds[b]`` is None), so a row draws the same tokens from the same logits
-    inside a batch as alone with its seed. Top-k and top-p filter through :func:`filter_logits`
-    (which allocates); temperature alone does not."""
+    inside a batch as alone with its seed. ``banned`` ids are never drawn (their logits are
+    -inf). Top-k and top-p filter through :func:`filter_logits`, and banned ids are removed, on
+    fresh tensors; temperature alone allocates nothing."""
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class Sampler:
         top_k: int | None = None,
         top_p: float | None = None,
         seeds: list[int | None] | None = None,
+        banned: tuple[int, ...] = (),
     ) -> None:
         check_options(temperature, top_k, top_p)
         seeds = [None] * rows if seeds is None else list(seeds)
@@ -105,12 +107,15 @@ class Sampler:
         self.maxima = torch.empty(rows, 1)
         self.uniforms = torch.empty(rows, 1)
         self.tokens = torch.zeros(rows, 1, dtype=torch.long)
+        self.banned = torch.tensor(banned, dtype=torch.long) if banned else None
 
     def __call__(self, logits: Tensor) -> Tensor:
         """Token ids (B,) drawn from ``logits`` (B, V); a buffer the next call overwrites."""
         if self.temperature == 0:
             torch.argmax(logits, dim=-1, keepdim=True, out=self.tokens)
             return self.tokens[:, 0]
+        if self.banned is not None:
+            logits = logits.index_fill(-1, self.banned, float("-inf"))
         if self.top_k is not None or self.top_p is not None:
             self.weights.copy_(filter_logits(logits, self.temperature, self.top_k, self.top_p))
         else:

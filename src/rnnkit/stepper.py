@@ -110,6 +110,14 @@ def _lstm_rows(tensor: Tensor, hidden: int) -> Tensor:
     return torch.cat([i, f, o, g], dim=0)
 
 
+def _units(module: nn.Module) -> list[tuple[nn.Module, int]]:
+    """(module, layer index) of every layer to step, bottom first: a layer's layers, a stack's
+    one-layer layers (``module.layers``), or a cell."""
+    if isinstance(module, nn.Module) and hasattr(module, "layers"):
+        return [unit for layer in module.layers for unit in _units(layer)]
+    return [(module, index) for index in range(getattr(module, "num_layers", 1))]
+
+
 def _weights(module: nn.Module, index: int) -> list[Tensor | None]:
     """[W_ih, W_hh, b_ih, b_hh] of layer ``index`` of a layer, or of a cell (index 0)."""
     if hasattr(module, "_weights"):
@@ -119,8 +127,9 @@ def _weights(module: nn.Module, index: int) -> list[Tensor | None]:
 
 
 class LayerStepper:
-    """Steps a unidirectional rnnkit ``RNN``/``LSTM``/``GRU`` (any number of layers), or one
-    ``RNNCell``/``LSTMCell``/``GRUCell``, for ``batch`` rows. ``inputs`` (V, I): the table of
+    """Steps a unidirectional rnnkit ``RNN``/``LSTM``/``GRU`` (any number of layers), a stack of
+    them (a module whose ``layers`` are one-layer layers), or one ``RNNCell``/``LSTMCell``/
+    ``GRUCell``, for ``batch`` rows. ``inputs`` (V, I): the table of
     layer 0's input vectors by token id (an embedding, or the identity for one-hot inputs); then
     :meth:`step` takes ``ids`` (B,) instead of ``x``.
 
@@ -133,20 +142,22 @@ class LayerStepper:
         precision: str = "fp32",
         inputs: Tensor | None = None,
     ) -> None:
-        if getattr(layer, "bidirectional", False):
+        units = _units(layer)
+        first = units[0][0]
+        if any(getattr(unit, "bidirectional", False) for unit, _ in units):
             raise ValueError("a bidirectional layer needs the whole sequence; it cannot step")
-        self.kind = type(layer).__name__.removesuffix("Cell")  # RNN, LSTM or GRU
-        self.nonlinearity = getattr(layer, "nonlinearity", "tanh")
-        self.reset_after = getattr(layer, "reset_after", True)
-        self.hidden = layer.hidden_size
-        self.num_layers = getattr(layer, "num_layers", 1)
+        self.kind = type(first).__name__.removesuffix("Cell")  # RNN, LSTM or GRU
+        self.nonlinearity = getattr(first, "nonlinearity", "tanh")
+        self.reset_after = getattr(first, "reset_after", True)
+        self.hidden = first.hidden_size
+        self.num_layers = len(units)
         self.batch = batch
         self.table = None
         self.layers = []
         with torch.no_grad():
-            for index in range(self.num_layers):
+            for index, (unit, unit_index) in enumerate(units):
                 weights = [
-                    None if w is None else w.detach().float() for w in _weights(layer, index)
+                    None if w is None else w.detach().float() for w in _weights(unit, unit_index)
                 ]
                 weight_ih, weight_hh, bias_ih, bias_hh = weights
                 from_table = index == 0 and inputs is not None

@@ -2,6 +2,7 @@
 
     rnnkit train TASK [options] --out RUN     train a model (tasks: see ``rnnkit train --help``)
     rnnkit evaluate RUN [options]             score a run on its test/validation data
+    rnnkit diagnose RUN [options]             gradient per time step, gates, recurrent spectra
     rnnkit sample | forecast | classify | translate RUN ...   use a trained run
     rnnkit export RUN --out model.onnx        the model as an ONNX graph
 
@@ -26,6 +27,8 @@ COMMANDS = (
     "rnnkit.cli.classify",
     "rnnkit.cli.translate",
     "rnnkit.cli.export",
+    "rnnkit.cli.study",
+    "rnnkit.cli.diagnose",
 )
 
 

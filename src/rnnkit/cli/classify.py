@@ -1,4 +1,5 @@
-"""``rnnkit classify RUN TEXT...``: label texts with a trained classification run.
+"""``rnnkit classify RUN TEXT...`` (or ``RUN FILE.wav...`` for an audio run): label texts or clips
+with a trained classification run.
 
 Training, loading and evaluation are the classify task's (:mod:`rnnkit.tasks.classify`).
 """
@@ -15,13 +16,16 @@ from rnnkit.errors import InputError
 def add_commands(commands) -> None:
     classify = commands.add_parser(
         "classify",
-        help="label texts with a classification run",
-        description="Print the predicted label and its probability for each text: the texts "
-        "given as arguments, or one text per line of --file or of stdin.",
+        help="label texts or audio files with a classification run",
+        description="Print the predicted label and its probability for each text (or, for a run "
+        "trained on audio, each audio file): those given as arguments, or one per line of --file "
+        "or of stdin.",
     )
     classify.add_argument("run", help="a classification run directory")
-    classify.add_argument("texts", nargs="*", help="texts to classify (none, or '-': read stdin)")
-    classify.add_argument("--file", help="classify each line of this file")
+    classify.add_argument(
+        "texts", nargs="*", help="texts or audio files to classify (none, or '-': read stdin)"
+    )
+    classify.add_argument("--file", help="classify each line of this file (a text or a path)")
     classify.add_argument(
         "--explain",
         action="store_true",
@@ -59,7 +63,9 @@ def classify_command(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     loaded = SPEC.load(args.run)
-    model, vocab, tokenizer, config = loaded.model, loaded.vocab, loaded.tokenizer, loaded.config
+    if loaded.audio is not None:
+        return _classify_clips(args, loaded)
+    model, vocab, tokenizer = loaded.model, loaded.vocab, loaded.tokenizer
     if args.explain and model.config.pooling != "attention":
         raise InputError(
             f"--explain shows attention weights, but {args.run} was trained with "
@@ -75,19 +81,38 @@ def classify_command(args: argparse.Namespace) -> int:
     probabilities, weights = predict(
         model, [vocab.encode(t) for t in tokens], attention=args.explain
     )
-    classes = config["classes"]
     for row, pieces in enumerate(tokens):
-        best = int(probabilities[row].argmax())
-        if args.all:
-            ranked = probabilities[row].argsort(descending=True).tolist()
-            fields = [f"{loaded.display(classes[k])}\t{probabilities[row, k]:.4f}" for k in ranked]
-            print("\t".join(fields))
-        else:
-            print(f"{loaded.display(classes[best])}\t{probabilities[row, best]:.4f}")
+        _print_prediction(loaded, probabilities[row], args.all)
         if args.explain:
             _print_explanation(pieces, weights[row], vocab)
     sys.stdout.flush()
     return 0
+
+
+def _classify_clips(args: argparse.Namespace, loaded) -> int:
+    """One line per audio file: its label and probability (every class's with --all)."""
+    from rnnkit.data.audio import read_audio
+    from rnnkit.data.features import extract
+    from rnnkit.tasks.classify import predict
+
+    if args.explain:
+        raise InputError(f"--explain shows a text's attention weights; {args.run} is audio")
+    paths, _ = _read_inputs(args)
+    audio = loaded.audio
+    frames = [extract(read_audio(path, audio.sample_rate), audio) for path in paths]
+    probabilities, _ = predict(loaded.model, frames)
+    for row in range(len(paths)):
+        _print_prediction(loaded, probabilities[row], args.all)
+    sys.stdout.flush()
+    return 0
+
+
+def _print_prediction(loaded, probabilities, every: bool) -> None:
+    """``label<TAB>probability``, or every class so, likeliest first."""
+    classes = loaded.config["classes"]
+    ranked = probabilities.argsort(descending=True).tolist() if every else [probabilities.argmax()]
+    fields = [f"{loaded.display(classes[int(k)])}\t{probabilities[k]:.4f}" for k in ranked]
+    print("\t".join(fields))
 
 
 def _print_explanation(tokens: list[str], weights: list[float], vocab) -> None:

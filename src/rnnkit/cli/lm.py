@@ -13,10 +13,17 @@ from rnnkit.errors import InputError
 
 
 def add_commands(commands) -> None:
-    sample = commands.add_parser("sample", help="generate text from a language-model run")
+    sample = commands.add_parser(
+        "sample",
+        help="generate text from a language-model run",
+        description="Continue --prime with --length tokens: characters, or words for a run "
+        "trained with --tokenizer word (prime words it does not know read as <unk>).",
+    )
     sample.add_argument("run", help="a language-model run directory")
     sample.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
-    sample.add_argument("--length", type=int, default=1000, help="characters to generate")
+    sample.add_argument(
+        "--length", type=int, default=1000, help="tokens (characters or words) to generate"
+    )
     sample.add_argument(
         "--temperature",
         type=float,
@@ -28,7 +35,7 @@ def add_commands(commands) -> None:
         "--top-p",
         type=float,
         default=None,
-        help="sample among the likeliest characters covering probability p",
+        help="sample among the likeliest tokens covering probability p",
     )
     sample.add_argument("--seed", type=int, default=None, help="repeatable sampling")
     sample.add_argument(
@@ -72,8 +79,8 @@ def sample_command(args: argparse.Namespace) -> int:
         if args.num_samples == 1:  # streamed as it is drawn
             stream = generate(loaded.model, loaded.vocab, args.prime, args.length, **options)
             sys.stdout.write(args.prime)
-            for char in stream:
-                sys.stdout.write(char)
+            for piece in stream:
+                sys.stdout.write(piece)
                 sys.stdout.flush()
             sys.stdout.write("\n")
             return 0

@@ -4,6 +4,11 @@
 then in ``cache_dir()/<name>/``, and only then downloads into the cache (checked against the
 recorded sha256 and written atomically). URLs are pinned to the snapshot commits recorded in each
 dataset's PROVENANCE.md, so a checksum can never drift with an upstream edit.
+
+``locate_folder(name)`` does the same for a dataset of many files (FSDD's 3,000 recordings): the
+folder is fetched as the repository's archive at the pinned commit, and checked by the sha256 of
+its files' bytes concatenated in sorted name order (an archive's own bytes are not guaranteed
+stable, its content is).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -192,6 +199,102 @@ DATASETS: dict[str, Dataset] = {
         ),
     ]
 }
+
+
+@dataclass(frozen=True)
+class RemoteFolder:
+    """A dataset of many files in one folder: ``archive`` (a .tar.gz of a pinned commit) holds
+    them under ``member``; ``sha256`` is that of their bytes concatenated in sorted name order."""
+
+    name: str
+    folder: str  # local folder: <data home or cache>/<name>/<folder>
+    archive: str
+    member: str
+    sha256: str
+    count: int
+    licence: str
+    description: str
+
+
+_FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
+FOLDERS: dict[str, RemoteFolder] = {
+    "fsdd": RemoteFolder(
+        "fsdd",
+        "recordings",
+        f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{_FSDD_COMMIT}.tar.gz",
+        f"free-spoken-digit-dataset-{_FSDD_COMMIT}/recordings",
+        "ddb17656a0bca4c5ddace082be188ca630516dc2ef1110afe3c4e9cc71173de4",
+        3000,
+        "CC BY-SA 4.0 (Jakobovski/free-spoken-digit-dataset README)",
+        "Free Spoken Digit Dataset: 3,000 8 kHz mono WAVs, {digit}_{speaker}_{take}.wav, six "
+        "speakers x 10 digits x 50 takes.",
+    ),
+}
+
+
+def folder_sha256(folder: Path) -> str:
+    """The sha256 of the bytes of every file in ``folder``, concatenated in sorted name order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def locate_folder(name: str, *, download: bool | None = None) -> Path:
+    """The local folder of the many-file dataset ``name``: ``$RNNKIT_DATA/<name>/<folder>``,
+    else the cache's, else downloaded into the cache (``download`` as in :func:`locate`).
+
+    Raises:
+        InputError: unknown dataset; folder missing and not downloadable; checksum mismatch.
+    """
+    if name not in FOLDERS:
+        raise InputError(f"unknown dataset {name!r}: expected one of {', '.join(FOLDERS)}")
+    remote = FOLDERS[name]
+    home = data_home()
+    for root in ([home] if home is not None else []) + [cache_dir()]:
+        folder = root / name / remote.folder
+        if folder.is_dir() and any(folder.iterdir()):
+            return folder
+    target = cache_dir() / name / remote.folder
+    if not _downloads_allowed(download):
+        where = home / name / remote.folder if home else f"$RNNKIT_DATA/{name}/{remote.folder}"
+        raise InputError(
+            f"missing dataset folder {name}/{remote.folder} (downloads are off): put its "
+            f"{remote.count} files at {where} or {target}; fetch {remote.archive} and take "
+            f"{remote.member}/"
+        )
+    try:
+        _download_folder(remote, target)
+    except (OSError, http.client.HTTPException, tarfile.TarError) as error:
+        raise InputError(f"download of {remote.archive} failed: {error}") from error
+    return target
+
+
+def _download_folder(remote: RemoteFolder, destination: Path) -> None:
+    """Fetch the archive, unpack the files directly under ``remote.member`` into a temporary
+    folder beside ``destination``, check their sha256, then rename the folder into place."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{destination.name}.", dir=destination.parent) as tmp:
+        archive, unpacked = Path(tmp) / "archive.tar.gz", Path(tmp) / remote.folder
+        with (
+            urllib.request.urlopen(remote.archive, timeout=_DOWNLOAD_TIMEOUT_S) as response,
+            open(archive, "wb") as out,
+        ):
+            shutil.copyfileobj(response, out, _DOWNLOAD_CHUNK_BYTES)
+        unpacked.mkdir()
+        prefix = remote.member.rstrip("/") + "/"
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = member.name.removeprefix(prefix)
+                if member.isfile() and member.name.startswith(prefix) and "/" not in name:
+                    (unpacked / name).write_bytes(tar.extractfile(member).read())
+        digest = folder_sha256(unpacked)
+        if digest != remote.sha256:
+            raise InputError(
+                f"checksum mismatch for {remote.name}/{remote.folder} from {remote.archive}: "
+                f"expected sha256 {remote.sha256}, got {digest}; nothing was kept"
+            )
+        os.replace(unpacked, destination)
 
 
 def is_registered(name: str) -> bool:

@@ -42,7 +42,12 @@ def read_text(path: str | Path) -> str:
 
 
 class CharVocab:
-    """The characters of a training text, in sorted order; id = position."""
+    """The characters of a training text, in sorted order; id = position. (For generation it
+    has the interface of :class:`rnnkit.data.words.WordVocab`: ``encode_prime``, ``spell``,
+    ``never_sampled``.)"""
+
+    level = "char"
+    never_sampled: tuple[int, ...] = ()
 
     def __init__(self, chars: list[str]) -> None:
         self.chars = list(chars)
@@ -67,6 +72,15 @@ class CharVocab:
 
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)
+
+    def encode_prime(self, prime: str) -> Tensor:
+        """The prime's ids; it must not be empty (the model needs a first character)."""
+        if not prime:
+            raise InputError("--prime must not be empty (the model needs a first character)")
+        return self.encode(prime, what="--prime")
+
+    def spell(self, token: int, previous: int | None = None) -> str:
+        return self.chars[token]
 
     def save(self, path: str | Path) -> None:
         from rnnkit.io import write_json

@@ -1,6 +1,8 @@
-"""Text classifier: embedding -> (bi)directional recurrent layers -> pooling -> linear head.
+"""Sequence classifier: embedding -> (bi)directional recurrent layers -> pooling -> linear head.
 
-The input is a padded batch of token ids (B, T) with the true length of each row (B,). The
+The input is a padded batch of token ids (B, T) with the true length of each row (B,), or, for
+audio (``feature_size`` given), a padded batch of feature frames (B, T, F) with its lengths, which
+go into the recurrent layers as they are (no embedding; ``embedding_dropout`` drops features). The
 recurrent layers run with ``lengths=`` (packed semantics: padded positions output zero, ``h_n`` is
 each row's own last state, the reverse direction starts at each row's own last token), and every
 pooling ignores padding, so a text gets the same probabilities alone or inside a padded batch.
@@ -97,30 +99,41 @@ class ClassifierConfig:
 
 
 class TextClassifier(nn.Module):
-    """``forward(ids (B, T), lengths (B,)) -> logits (B, C)``."""
+    """``forward(ids (B, T), lengths (B,)) -> logits (B, C)``; with ``feature_size`` F,
+    ``forward(features (B, T, F), lengths (B,))``."""
 
-    def __init__(self, config: ClassifierConfig, vocab_size: int, num_classes: int) -> None:
+    def __init__(
+        self,
+        config: ClassifierConfig,
+        vocab_size: int,
+        num_classes: int,
+        feature_size: int | None = None,
+    ) -> None:
         super().__init__()
         validate(config)
         if num_classes < 2:
             raise InputError(f"a classifier needs at least 2 classes, got {num_classes}")
         self.config = config
         self.vocab_size, self.num_classes = vocab_size, num_classes
-        self.embedding = nn.Embedding(
-            vocab_size,
-            config.embedding_dim,
-            padding_idx=PAD_ID,
-            sparse=config.sparse_embedding,  # only the rows of a batch's words get gradients
-        )
-        # U(-0.25, 0.25), as Kim (2014) initialises words without pretrained vectors
-        nn.init.uniform_(self.embedding.weight, -0.25, 0.25)
-        with torch.no_grad():
-            self.embedding.weight[PAD_ID].zero_()
-        self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+        self.feature_size = feature_size
+        if feature_size is None:
+            self.embedding = nn.Embedding(
+                vocab_size,
+                config.embedding_dim,
+                padding_idx=PAD_ID,
+                sparse=config.sparse_embedding,  # only the rows of a batch's words get gradients
+            )
+            # U(-0.25, 0.25), as Kim (2014) initialises words without pretrained vectors
+            nn.init.uniform_(self.embedding.weight, -0.25, 0.25)
+            with torch.no_grad():
+                self.embedding.weight[PAD_ID].zero_()
+            self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+        else:
+            self.embedding = None
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.rnn = recurrent_layer(
             config.cell,
-            config.embedding_dim,
+            config.embedding_dim if feature_size is None else feature_size,
             config.hidden_size,
             config.nonlinearity,
             num_layers=config.num_layers,
@@ -144,10 +157,13 @@ class TextClassifier(nn.Module):
         """The pooled vector (B, D*H) and, for attention pooling, the weights (B, T)."""
         lengths = lengths.to(torch.long)
         steps = ids.shape[1]
-        if self.training and self.config.word_dropout > 0:
-            dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
-            ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
-        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        if self.embedding is None:
+            x = self.embedding_dropout(ids)  # (B, T, F): audio features
+        else:
+            if self.training and self.config.word_dropout > 0:
+                dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+                ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
+            x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
         outputs, state = self.rnn(x, lengths=lengths)  # (B, T, D*H), (L*D, B, H)
         mask = attention_lib.lengths_to_mask(lengths, steps)  # (B, T), True on real tokens
         pooling = self.config.pooling
@@ -180,4 +196,7 @@ class TextClassifier(nn.Module):
     @property
     def sizes(self) -> dict[str, int]:
         """The sizes that come from the data (stored in config.json beside the options)."""
-        return {"vocab_size": self.vocab_size, "num_classes": self.num_classes}
+        sizes = {"vocab_size": self.vocab_size, "num_classes": self.num_classes}
+        if self.feature_size is not None:
+            sizes["feature_size"] = self.feature_size
+        return sizes

@@ -1,4 +1,14 @@
-"""Character-level language model: embedding -> recurrent layers -> (causal attention) -> head.
+"""Language model over characters or words: embedding -> recurrent layers -> (causal attention) ->
+head.
+
+The tokens are characters or words (the task's vocabulary decides); the model sees only ids.
+Regularisation (Zaremba et al. 2014; Gal & Ghahramani 2016; Press & Wolf 2017):
+
+- ``embedding_dropout`` on the embedded input, ``dropout`` between recurrent layers and before the
+  output layer. With ``variational_dropout`` each of them draws one mask per sequence (B, 1, F)
+  and applies it at every time step, ``x_t * m / (1 - p)``, instead of a fresh mask per step; the
+  layers then run one at a time (:class:`LayerStack`) so that the mask between them is shared too.
+- ``tie_weights``: the output layer's weight is the embedding matrix (V, E), so E = H.
 
 Optional attention is over the recurrent layer's own past hidden states, causally: the output at
 position t attends to the states at t-W+1 .. t (W = ``attention_window``), never to later ones.
@@ -10,6 +20,7 @@ al. (2015): ``h~ = tanh(W_c [context; h])``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -40,8 +51,17 @@ class LMConfig:
     dropout: float = option(
         0.2, "dropout between layers and before the output layer", min=0, below=1
     )
-    embedding_dim: int = option(
-        0, "embedding size; 0 feeds one-hot characters (as the seed does)", min=0
+    embedding_dropout: float = option(0.0, "dropout on the embedded input", min=0, below=1)
+    variational_dropout: bool = option(
+        False,
+        "one dropout mask per sequence, the same at every time step (Gal & Ghahramani 2016), for "
+        "the input, between layers and before the output layer",
+    )
+    embedding_dim: int | None = option(
+        None,
+        "embedding size; 0 feeds one-hot tokens (as the seed does for characters)",
+        min=0,
+        none="0 (one-hot) at --tokenizer char, --hidden at --tokenizer word",
     )
     sparse_embedding: bool = option(
         False, "sparse embedding gradients (use with --optimizer sparseadam)"
@@ -72,6 +92,8 @@ class LMConfig:
                 "from its end, so at position t it has already seen character t+1, the one the "
                 "model must predict; drop --bidirectional"
             )
+        if self.embedding_dim is None:
+            return  # the task decides it by tokenizer (resolved), then checks again
         if self.tie_weights and self.embedding_dim != self.hidden_size:
             raise InputError(
                 f"--tie-weights needs --embedding-dim equal to --hidden ({self.hidden_size}), "
@@ -80,12 +102,101 @@ class LMConfig:
         if self.sparse_embedding and self.embedding_dim <= 0:
             raise InputError("--sparse-embedding needs an embedding (--embedding-dim > 0)")
 
+    def resolved(self, word_level: bool) -> LMConfig:
+        """A checked copy with ``embedding_dim`` decided: as given, else ``hidden_size`` for
+        words (a one-hot vector per word would be as wide as the vocabulary) and 0 for
+        characters."""
+        if self.embedding_dim is not None:
+            return validate(self)
+        size = self.hidden_size if word_level else 0
+        return validate(dataclasses.replace(self, embedding_dim=size))
+
+
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Variational dropout: ``x`` (B, T, F) times one mask (B, 1, F) / (1 - p) for every step."""
+    if not training or p == 0:
+        return x
+    mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - p) / (1 - p)  # (B, 1, F)
+    return x * mask
+
+
+class LayerStack(nn.Module):
+    """``num_layers`` one-layer rnnkit layers with variational dropout between them.
+
+    The interface (``forward(x (B, T, I), state)``, ``step``, ``project_input``) and the state
+    layout ((L, B, H), or ``(h, c)`` of that shape) are those of one multi-layer layer, which
+    draws a fresh dropout mask at every step; here a mask is drawn per sequence and call.
+    """
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        nonlinearity: str = "tanh",
+        *,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if not batch_first:
+            raise ValueError("LayerStack reads (B, T, I) inputs: batch_first must be True")
+        self.input_size, self.dropout = input_size, dropout
+        self.layers = nn.ModuleList(
+            recurrent_layer(
+                cell,
+                input_size if layer == 0 else hidden_size,
+                hidden_size,
+                nonlinearity,
+                batch_first=True,
+                backend=backend,
+            )
+            for layer in range(num_layers)
+        )
+
+    @staticmethod
+    def _layer_state(state, layer: int):
+        if state is None:
+            return None
+        if isinstance(state, tuple):
+            return tuple(s[layer : layer + 1] for s in state)  # (1, B, H) each
+        return state[layer : layer + 1]
+
+    @staticmethod
+    def _stacked(states: list):
+        if isinstance(states[0], tuple):
+            return tuple(torch.cat(parts) for parts in zip(*states))  # (L, B, H) each
+        return torch.cat(states)
+
+    def forward(self, x: Tensor, state=None):
+        finals = []
+        for index, layer in enumerate(self.layers):
+            if index > 0:
+                x = locked_dropout(x, self.dropout, self.training)
+            x, final = layer(x, self._layer_state(state, index))  # (B, T, H)
+            finals.append(final)
+        return x, self._stacked(finals)
+
+    def project_input(self, input: Tensor) -> Tensor:
+        return self.layers[0].project_input(input)
+
+    def step(self, input: Tensor, state=None, projected: bool = False):
+        finals = []
+        for index, layer in enumerate(self.layers):
+            state_i = self._layer_state(state, index)
+            input, final = layer.step(input, state_i, projected=projected and index == 0)
+            finals.append(final)
+        return input, self._stacked(finals)
+
 
 class CharLM(nn.Module):
-    """``forward(ids (B, T), state) -> logits (B, T, V), state``.
+    """``forward(ids (B, T), state) -> logits (B, T, V), state``; ids of characters or words.
 
     ``state`` is ``(rnn_state, memory)``: the recurrent state (``h`` or ``(h, c)``) and, with
-    attention, the last W hidden states (B, M, H); ``None`` starts fresh.
+    attention, the last W hidden states (B, M, H); ``None`` starts fresh. An ``embedding_dim`` of
+    0 or None feeds one-hot tokens (the task resolves None first: :meth:`LMConfig.resolved`).
     """
 
     def __init__(self, config: LMConfig, vocab_size: int) -> None:
@@ -96,7 +207,7 @@ class CharLM(nn.Module):
         self.config = config
         self.vocab_size = vocab_size
         vocab, hidden = vocab_size, config.hidden_size
-        if config.embedding_dim > 0:
+        if config.embedding_dim:
             self.embedding = nn.Embedding(
                 vocab, config.embedding_dim, sparse=config.sparse_embedding
             )
@@ -104,7 +215,8 @@ class CharLM(nn.Module):
         else:
             self.embedding = None
             input_size = vocab
-        self.rnn = recurrent_layer(
+        layers = LayerStack if config.variational_dropout else recurrent_layer
+        self.rnn = layers(
             config.cell,
             input_size,
             hidden,
@@ -114,7 +226,6 @@ class CharLM(nn.Module):
             batch_first=True,
             backend=config.backend,
         )
-        self.dropout = nn.Dropout(config.dropout)
         if config.attention != "none":
             self.attention = attention_lib.build(config.attention, hidden, hidden)
             self.combine = nn.Linear(2 * hidden, hidden)  # W_c
@@ -129,12 +240,19 @@ class CharLM(nn.Module):
             return F.one_hot(ids, self.vocab_size).float()  # (B, T, V)
         return self.embedding(ids)  # (B, T, E)
 
+    def drop(self, x: Tensor, p: float) -> Tensor:
+        """Dropout on (B, T, F): one mask per sequence with ``variational_dropout``."""
+        if self.config.variational_dropout:
+            return locked_dropout(x, p, self.training)
+        return F.dropout(x, p, self.training)
+
     def forward(self, ids: Tensor, state=None) -> tuple[Tensor, tuple]:
         rnn_state, memory = (None, None) if state is None else state
-        outputs, rnn_state = self.rnn(self.embed(ids), rnn_state)  # (B, T, H)
+        inputs = self.drop(self.embed(ids), self.config.embedding_dropout)  # (B, T, E)
+        outputs, rnn_state = self.rnn(inputs, rnn_state)  # (B, T, H)
         if self.attention is not None:
             outputs, memory = self.attend(outputs, memory)
-        logits = self.head(self.dropout(outputs))  # (B, T, V)
+        logits = self.head(self.drop(outputs, self.config.dropout))  # (B, T, V)
         return logits, (rnn_state, memory)
 
     def attend(self, outputs: Tensor, memory: Tensor | None) -> tuple[Tensor, Tensor]:

@@ -16,6 +16,7 @@ TASKS = {
     "forecast": "rnnkit.tasks.forecast",
     "classify": "rnnkit.tasks.classify",
     "translate": "rnnkit.tasks.translate",
+    "probe": "rnnkit.tasks.probe",
 }
 
 

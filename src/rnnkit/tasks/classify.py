@@ -1,13 +1,22 @@
-"""The text-classification task: its data, batches, loss, metrics and predictions.
+"""The classification task, over texts or audio clips: its data, batches, loss, metrics and
+predictions.
 
-Data comes from a named dataset (``sst2``: its own train/dev/test files; ``sms_spam``: one file,
+Texts come from a named dataset (``sst2``: its own train/dev/test files; ``sms_spam``: one file,
 split 80/10/10 by class with a fixed seed) or from TSV/CSV files. The parts that are not given
 (validation, test) are carved from the training file by a stratified split whose line numbers are
 stored with the run (``split.json``), so evaluation later scores exactly the held-out rows.
 
+Audio clips (:mod:`rnnkit.data.audio`) come from ``fsdd`` (the Free Spoken Digit Dataset: takes
+0-4 are the test set, its official split; ``fsdd:SPEAKER`` holds that speaker's clips out as the
+test set instead), a folder with one subfolder of clips per label, or a TSV/CSV manifest of paths
+and labels. Missing parts are split off by class as for texts, stored by clip name. Each clip is
+read as mono at ``--sample-rate`` and becomes frames of log-mel or MFCC features, normalised per
+clip (:mod:`rnnkit.data.features`; the ``audio`` options), which the model reads in place of
+word embeddings.
+
 Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
-padded with ``<pad>`` = 0 and carry each text's length; the model's variable-length layers and
-masked pooling make the padding invisible.
+padded (``<pad>`` = 0, or zero frames) and carry each sequence's length; the model's
+variable-length layers and masked pooling make the padding invisible.
 """
 
 from __future__ import annotations
@@ -22,6 +31,16 @@ from torch import Tensor
 
 from rnnkit.config import option
 from rnnkit.data import epoch_generator
+from rnnkit.data.audio import (
+    LabeledClips,
+    fsdd_split,
+    looks_like_manifest,
+    read_audio,
+    read_folder,
+    read_fsdd,
+    read_manifest,
+)
+from rnnkit.data.features import FeatureConfig, extract
 from rnnkit.data.labeled import (
     LabeledTexts,
     classes_of,
@@ -56,18 +75,23 @@ class ClassifyData:
     """Where the labelled texts come from and how they become batches; stored in config.json."""
 
     data: str = option(
-        "sst2", "sst2, sms_spam, or a TSV/CSV training file with a label and a text column"
+        "sst2",
+        "sst2, sms_spam, or a TSV/CSV training file with a label and a text column; audio: fsdd "
+        "(fsdd:SPEAKER tests on that speaker), a folder with a subfolder of clips per label, or a "
+        "TSV/CSV manifest of audio paths and labels",
     )
     valid: str | None = option(
         None,
-        "validation file (same format as --data)",
+        "validation file or folder (same format as --data)",
         none="a stratified share of --data",
     )
     test: str | None = option(
-        None, "test file for rnnkit evaluate", none="a stratified share of --data"
+        None, "test file or folder for rnnkit evaluate", none="a stratified share of --data"
     )
     text_column: str | None = option(
-        None, "the text column: 0-based index or header name", none="guessed"
+        None,
+        "the text column (the audio path column of a manifest): 0-based index or header name",
+        none="guessed",
     )
     label_column: str | None = option(
         None, "the label column: 0-based index or header name", none="guessed"
@@ -108,29 +132,64 @@ class ClassifyData:
 
     def check(self) -> None:
         """Raise InputError for contradictory options."""
-        if self.data in NAMED and (self.valid or self.test):
+        if (self.data in NAMED or is_fsdd(self.data)) and (self.valid or self.test):
             raise InputError(
                 f"--data {self.data} is a named dataset with its own split; --valid and --test "
                 "go with a training file (--data PATH)"
             )
+        if self.embeddings and is_audio(self.data):
+            raise InputError(f"--embeddings are word vectors; --data {self.data} is audio")
+
+
+def is_fsdd(data: str) -> bool:
+    """``fsdd`` or ``fsdd:SPEAKER``."""
+    return data == "fsdd" or data.startswith("fsdd:")
+
+
+def is_audio(data: str) -> bool:
+    """Whether ``--data`` names audio: fsdd, a folder, or a manifest whose rows name audio
+    files."""
+    if data in NAMED:
+        return False
+    return is_fsdd(data) or Path(data).is_dir() or looks_like_manifest(data)
+
+
+Examples = LabeledTexts | LabeledClips
+Inputs = list[list[int]] | list[Tensor]  # token ids of each text, or (T, F) frames of each clip
 
 
 @dataclass
 class Prepared:
-    """Everything the task and the commands need: texts, tokenizer, vocabulary, classes, ids."""
+    """Everything the task and the commands need: examples, tokenizer and vocabulary (texts) or
+    feature options (audio), classes."""
 
-    train: LabeledTexts
-    valid: LabeledTexts
-    test: LabeledTexts
-    tokenizer: Tokenizer
-    vocab: Vocab
+    train: Examples
+    valid: Examples
+    test: Examples
+    tokenizer: Tokenizer | None
+    vocab: Vocab | None
     classes: list[str]
     split: dict | None = None  # the stored split, when one was made
     label_names: dict[str, str] = field(default_factory=dict)
+    audio: FeatureConfig | None = None  # set for audio data
 
-    def encode(self, part: LabeledTexts) -> tuple[list[list[int]], list[int]]:
-        """Token ids of each text and class ids of each label (unknown labels raise)."""
-        return encode_texts(part, self.tokenizer, self.vocab), encode_labels(part, self.classes)
+    def encode(self, part: Examples) -> tuple[Inputs, list[int]]:
+        """The model's input for each example and the class id of each label (unknown labels
+        raise)."""
+        return encode_inputs(part, self), encode_labels(part, self.classes)
+
+
+def encode_inputs(part: Examples, source) -> Inputs:
+    """Token ids of each text, or feature frames of each clip; ``source`` has the ``audio``
+    options, or the ``tokenizer`` and ``vocab``."""
+    if source.audio is not None:
+        return encode_clips(part, source.audio)
+    return encode_texts(part, source.tokenizer, source.vocab)
+
+
+def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
+    """Feature frames (T, F) of every clip."""
+    return [extract(read_audio(path, audio.sample_rate), audio) for path in part.paths]
 
 
 def _read(path: str | Path, data: ClassifyData) -> LabeledTexts:
@@ -163,38 +222,78 @@ def load_parts(
     missing = [name for name in ("valid", "test") if files[name] is None]
     if not missing:
         return parts, None
+    sha256 = file_sha256(files["train"])
+    if stored_split is not None and stored_split.get("sha256") != sha256:
+        raise InputError(
+            f"{files['train']}: the file changed since the run was trained (its sha256 "
+            "differs from the one in split.json), so the stored split no longer applies; "
+            "evaluate with --data FILE instead"
+        )
     train = parts["train"]
+    carved, split = carve(train, train.lines, missing, data, stored_split, "line")
+    return {**parts, **carved}, {"source": str(files["train"]), "sha256": sha256, **split}
+
+
+def carve(
+    train: Examples,
+    keys: list,
+    missing: list[str],
+    data: ClassifyData,
+    stored_split: dict | None,
+    what: str,
+) -> tuple[dict[str, Examples], dict]:
+    """Train and the ``missing`` parts (valid, test) split off ``train`` by class, or the stored
+    split re-applied. split.json names each row by its key (``keys[i]``: a line number of the
+    file, a clip's name), so the split never depends on the order rows are read in."""
+    parts: dict[str, Examples] = {}
     if stored_split is not None:
-        split = stored_split
-        if split.get("sha256") != file_sha256(files["train"]):
-            raise InputError(
-                f"{files['train']}: the file changed since the run was trained (its sha256 "
-                "differs from the one in split.json), so the stored split no longer applies; "
-                "evaluate with --data FILE instead"
-            )
-        row_of_line = {line: row for row, line in enumerate(train.lines)}
+        row_of = {key: row for row, key in enumerate(keys)}
         for name in ("train", *missing):
             try:
-                parts[name] = train.subset([row_of_line[line] for line in split[name]])
+                parts[name] = train.subset([row_of[key] for key in stored_split[name]])
             except KeyError as error:
                 raise InputError(
-                    f"{files['train']}: line {error.args[0]} of the stored split is not a row"
+                    f"{train.source}: {what} {error.args[0]} of the stored split is not in the data"
                 ) from None
-        return parts, split
+        return parts, stored_split
     fractions = {"valid": data.valid_fraction, "test": data.test_fraction}
     indices = stratified_split(train.labels, [fractions[m] for m in missing], data.split_seed)
-    split = {
-        "source": str(files["train"]),
-        "sha256": file_sha256(files["train"]),
-        "seed": data.split_seed,
-        "fractions": {m: fractions[m] for m in missing},
-        "train": [train.lines[i] for i in indices[0]],
-    }
-    for name, rows in zip(missing, indices[1:]):
-        split[name] = [train.lines[i] for i in rows]
+    split: dict = {"seed": data.split_seed, "fractions": {m: fractions[m] for m in missing}}
+    for name, rows in zip(("train", *missing), indices):
         parts[name] = train.subset(rows)
-    parts["train"] = train.subset(indices[0])
+        split[name] = [keys[i] for i in rows]
     return parts, split
+
+
+def read_clips(source: str, data: ClassifyData) -> LabeledClips:
+    """A folder of labelled subfolders, or a manifest read with the column options."""
+    if Path(source).is_dir():
+        return read_folder(source)
+    return read_manifest(source, data.text_column, data.label_column, data.header, data.delimiter)
+
+
+def load_clip_parts(
+    data: ClassifyData, stored_split: dict | None = None
+) -> tuple[dict[str, LabeledClips], dict | None]:
+    """Audio's train/valid/test; the missing parts split off by class (or a stored split
+    re-applied by clip name)."""
+    if is_fsdd(data.data):
+        from rnnkit.data import registry
+
+        clips, speakers, takes = read_fsdd(registry.locate_folder("fsdd"))
+        rest, test = fsdd_split(speakers, takes, data.data.partition(":")[2] or None)
+        parts = {"train": clips.subset(rest), "test": clips.subset(test)}
+    else:
+        parts = {"train": read_clips(data.data, data)}
+        parts.update(
+            {p: read_clips(getattr(data, p), data) for p in ("valid", "test") if getattr(data, p)}
+        )
+    missing = [name for name in ("valid", "test") if name not in parts]
+    if not missing:
+        return parts, None
+    train = parts["train"]
+    carved, split = carve(train, train.names(), missing, data, stored_split, "clip")
+    return {**parts, **carved}, {"source": train.source, **split}
 
 
 def prepare(
@@ -202,9 +301,16 @@ def prepare(
     stored_split: dict | None = None,
     vocab: Vocab | None = None,
     classes: list[str] | None = None,
+    audio: FeatureConfig | None = None,
 ) -> Prepared:
-    """Read the data and build (or reuse) the tokenizer, vocabulary and class list."""
+    """Read the data and build (or reuse) the tokenizer, vocabulary and class list; for audio
+    data (``audio`` given), the clips and class list."""
     data.check()
+    if audio is not None:
+        parts, split = load_clip_parts(data, stored_split)
+        classes = classes if classes is not None else classes_of(parts["train"])
+        trio = (parts["train"], parts["valid"], parts["test"])
+        return Prepared(*trio, None, None, classes, split, audio=audio)
     parts, split = load_parts(data, stored_split)
     tokenizer = Tokenizer(data.tokenizer, data.lowercase)
     classes = classes if classes is not None else classes_of(parts["train"])
@@ -235,9 +341,12 @@ def encode_texts(part: LabeledTexts, tokenizer: Tokenizer, vocab: Vocab) -> list
     return encoded
 
 
-def pad_batch(sequences: list[list[int]]) -> tuple[Tensor, Tensor]:
-    """Ids (B, T) padded with 0 to the longest sequence, and the lengths (B,)."""
+def pad_batch(sequences: Inputs) -> tuple[Tensor, Tensor]:
+    """Ids (B, T) padded with 0 to the longest sequence (or frames (B, T, F) padded with zero
+    frames), and the lengths (B,)."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    if isinstance(sequences[0], Tensor):
+        return torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True), lengths
     ids = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)  # (B, T)
     for row, sequence in enumerate(sequences):
         ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
@@ -359,12 +468,14 @@ VOCAB, SPLIT = "vocab.json", "split.json"
 
 @dataclass
 class LoadedClassifier:
-    """A trained classifier with its tokenizer, vocabulary and configuration."""
+    """A trained classifier with its tokenizer and vocabulary (texts) or its feature options
+    (audio), and its configuration."""
 
     model: TextClassifier
-    vocab: Vocab
-    tokenizer: Tokenizer
+    vocab: Vocab | None
+    tokenizer: Tokenizer | None
     config: dict
+    audio: FeatureConfig | None = None
 
     def display(self, label: str) -> str:
         """A class as the user knows it (``positive`` for SST-2's ``1``)."""
@@ -372,27 +483,37 @@ class LoadedClassifier:
 
 
 class ClassifySpec(TaskSpec):
-    """``rnnkit train classify``: labelled texts, a (bidirectional) recurrent classifier."""
+    """``rnnkit train classify``: labelled texts or audio clips, a (bidirectional) recurrent
+    classifier."""
 
     name = "classify"
-    help = "text classifier (sentiment, spam, any labels)"
-    description = "Train a (bidirectional) RNN, LSTM or GRU text classifier on labelled texts."
-    sections = {"data": ClassifyData, "model": ClassifierConfig}
+    help = "text or audio classifier (sentiment, spam, spoken digits, any labels)"
+    description = (
+        "Train a (bidirectional) RNN, LSTM or GRU classifier on labelled texts or audio clips."
+    )
+    sections = {"data": ClassifyData, "audio": FeatureConfig, "model": ClassifierConfig}
     train_defaults = {"epochs": 10.0, "eval_every": 100, "lr": 1e-3}
     unit = "nats"
+
+    def from_stored(self, stored, where: str):
+        # runs trained before audio input have no audio section
+        return super().from_stored({"audio": {}, **stored}, where)
 
     def build(self, config, run: Path, resume: bool) -> Built:
         from rnnkit.data.tokenize import read_word_vectors
 
         data, model_config = config["data"], config["model"]
+        audio = config["audio"] if is_audio(data.data) else None
         vectors, note = None, ""
         if resume:
             stored = load_run(run, self.name)
-            vocab, _ = Vocab.load(run / VOCAB)
-            split = read_json(run / SPLIT, "stored split") if stored.get("split") else None
-            prepared = prepare(data, split, vocab, stored["classes"])
+            vocab = None if audio else Vocab.load(run / VOCAB)[0]
+            # a stored split holds lines of the run's own file, not of another (diagnose --data)
+            own = data.data == stored["data"]["data"]
+            split = read_json(run / SPLIT, "stored split") if stored.get("split") and own else None
+            prepared = prepare(data, split, vocab, stored["classes"], audio)
         else:
-            prepared = prepare(data)
+            prepared = prepare(data, audio=audio)
             if data.embeddings:
                 vectors, found = read_word_vectors(data.embeddings, prepared.vocab)
                 if model_config.embedding_dim not in (vectors.shape[1], 300):
@@ -405,7 +526,12 @@ class ClassifySpec(TaskSpec):
                     f"; {data.embeddings}: vectors for {int(found.sum()):,} of "
                     f"{len(prepared.vocab) - 2:,} words, the others start random"
                 )
-        model = TextClassifier(model_config, len(prepared.vocab), len(prepared.classes))
+        model = TextClassifier(
+            model_config,
+            len(prepared.vocab) if prepared.vocab else 0,
+            len(prepared.classes),
+            audio.size if audio else None,
+        )
         if vectors is not None:
             model.load_word_vectors(vectors, found)
         task = ClassificationTask.from_prepared(
@@ -413,19 +539,26 @@ class ClassifySpec(TaskSpec):
         )
 
         def save(out: Path) -> None:
-            prepared.vocab.save(out / VOCAB, prepared.tokenizer)
+            if prepared.vocab is not None:
+                prepared.vocab.save(out / VOCAB, prepared.tokenizer)
             if prepared.split is not None:
                 write_json(out / SPLIT, prepared.split)
 
         params = sum(p.numel() for p in model.parameters())
         sizes = f"{len(prepared.train)}/{len(prepared.valid)}/{len(prepared.test)}"
+        inputs = (
+            f"{audio.size} {audio.features} features per frame"
+            if audio
+            else f"vocabulary {len(prepared.vocab):,}"
+        )
         return Built(
             task,
             model,
-            f"{params:,} parameters, vocabulary {len(prepared.vocab):,}, "
+            f"{params:,} parameters, {inputs}, "
             f"{len(prepared.classes)} classes, train/valid/test {sizes}, "
             f"{task.steps_per_epoch} steps per epoch{note}",
             record={
+                "inputs": "audio" if audio else "text",
                 "classes": prepared.classes,
                 "label_names": prepared.label_names,
                 "split": prepared.split is not None,
@@ -435,11 +568,19 @@ class ClassifySpec(TaskSpec):
 
     def load(self, run) -> LoadedClassifier:
         config = load_run(run, self.name)
+        sections = self.from_stored(config, str(Path(run) / "config.json"))
+        if config.get("inputs") == "audio":
+            audio = sections["audio"]
+            sizes = config["sizes"]
+            model = TextClassifier(
+                sections["model"], 0, sizes["num_classes"], sizes["feature_size"]
+            )
+            load_best_weights(run, model)
+            return LoadedClassifier(model.eval(), None, None, config, audio)
         vocab, tokenizer = Vocab.load(Path(run) / VOCAB)
         if tokenizer is None:
             data = config["data"]
             tokenizer = Tokenizer(data.get("tokenizer", "word"), data.get("lowercase", True))
-        sections = self.from_stored(config, str(Path(run) / "config.json"))
         sizes = config.get("sizes") or {
             "vocab_size": len(vocab),
             "num_classes": len(config["classes"]),
@@ -456,9 +597,10 @@ class ClassifySpec(TaskSpec):
         loaded = self.load(run)
         config, classes = loaded.config, loaded.config["classes"]
         stored = self.from_stored(config, str(run / "config.json"))["data"]
+        audio = loaded.audio
         result: dict = {}
-        if data and not registry.is_registered(data):
-            parts = {"test": _read(data, stored)}
+        if data and not (registry.is_registered(data) or is_fsdd(data)):
+            parts = {"test": read_clips(data, stored) if audio else _read(data, stored)}
         else:
             if data:
                 stored = ClassifyData(
@@ -467,11 +609,10 @@ class ClassifySpec(TaskSpec):
             split = None
             if config.get("split") and not data:
                 split = read_json(run / SPLIT, "stored split")
-            prepared = prepare(stored, split, loaded.vocab, classes)
+            prepared = prepare(stored, split, loaded.vocab, classes, audio)
             parts = {"test": prepared.test, "valid": prepared.valid}
         for name, part in parts.items():
-            ids = encode_texts(part, loaded.tokenizer, loaded.vocab)
-            probabilities, _ = predict(loaded.model, ids)
+            probabilities, _ = predict(loaded.model, encode_inputs(part, loaded))
             metrics = scores(probabilities, encode_labels(part, classes), classes)
             if name == "valid":
                 result["valid"] = {"examples": len(part)}

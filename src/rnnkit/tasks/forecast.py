@@ -453,7 +453,11 @@ class ForecastSpec(TaskSpec):
         if resume:  # the scaler and split are the run's, not refitted on today's file
             stored = load_run(run, self.name)
             scaler = scaler_from_dict(read_json(run / SCALER, "scaler"))
-            prepared = prepare(series, data, scaler, stored_split(stored["series"]))
+            # the stored split holds rows of the run's own file; another one (rnnkit diagnose
+            # --data) is split afresh
+            own = data.data == stored["data"]["data"]
+            split = stored_split(stored["series"]) if own else None
+            prepared = prepare(series, data, scaler, split)
         else:
             prepared = prepare(series, data)
         model = build_model(prepared, config["model"], data.horizon)

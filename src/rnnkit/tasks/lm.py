@@ -1,4 +1,17 @@
-"""The character-level language-model task: its data, batches, loss, metrics and generation.
+"""The language-model task, over characters or words: its data, batches, loss, metrics,
+baselines and generation.
+
+``--tokenizer char`` (the default) reads a text as characters; ``--tokenizer word`` as lines of
+words, each ending in ``<eos>``, with rare words as ``<unk>`` (:mod:`rnnkit.data.words`). Either
+way the text becomes one stream of ids, cut into batches for truncated BPTT, and a held-out text
+is scored as one stream with the state carried.
+
+Where the text comes from: a file, or a registered corpus (:data:`CORPORA`). A text without its
+own split is cut into its first ``1 - f`` for training and its last ``f`` for validation
+(``--valid-fraction``; characters at char level, lines at word level). ``rnnkit evaluate`` scores
+the corpus's test part when it has one and the validation part otherwise, and beside the model
+the count-based baselines of :mod:`rnnkit.models.ngram` (a unigram model and interpolated
+Kneser-Ney), fitted on the same training tokens with the same vocabulary.
 
 What the trainer (:mod:`rnnkit.training.trainer`) needs from a task is here and nothing else; the
 trainer, checkpoints and sampler are shared with every other task.
@@ -8,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,28 +31,79 @@ from torch import Tensor
 from rnnkit import sampling
 from rnnkit.config import option
 from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches, read_text, split_text
+from rnnkit.data.tokenize import Tokenizer
+from rnnkit.data.words import WordVocab, split_lines
 from rnnkit.errors import InputError
 from rnnkit.io import write_json
 from rnnkit.models.lm import CharLM, LMConfig
+from rnnkit.models.ngram import KneserNey, Unigram
 from rnnkit.tasks.spec import Built, TaskSpec
+from rnnkit.tokens import UNK_ID
 from rnnkit.training.run import load_best_weights, load_run
 
-EVAL_CHUNK = 1024  # characters per forward pass when scoring a long stream
+EVAL_CHUNK = 1024  # tokens per forward pass when scoring a long stream
+Vocabulary = CharVocab | WordVocab
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A registered text with its own split: a dataset's file for each part, or (with
+    ``held_out``) one file whose last lines are cut into validation and test parts."""
+
+    dataset: str
+    files: dict[str, str]  # part (train, valid, test) -> file of the dataset
+    held_out: tuple[float, ...] = ()  # shares of the lines for validation and test
+
+
+# Texts that come with their split. Multi30k's English captions stand in for a word-level corpus
+# such as PTB, which is not in the data here; tiny Shakespeare has no split, so its lines are cut
+# 90/5/5 (its plain name keeps nanoGPT's 90/10 character split, without a test part).
+CORPORA = {
+    "multi30k-en": Corpus(
+        "multi30k", {"train": "train.en", "valid": "val.en", "test": "test_2016_flickr.en"}
+    ),
+    "tinyshakespeare-words": Corpus("tinyshakespeare", {"train": "input.txt"}, (0.05, 0.05)),
+}
 
 
 @dataclass
 class LMData:
-    """Where the text comes from and how it is cut into batches; stored in config.json."""
+    """Where the text comes from and how it is cut into tokens and batches; stored in
+    config.json."""
 
     data: str = option(
         "tinyshakespeare",
-        "a registered dataset name (tinyshakespeare) or a path to a UTF-8 text file",
+        "a registered corpus (tinyshakespeare, tinyshakespeare-words, multi30k-en) or a path to a "
+        "UTF-8 text file",
+    )
+    tokenizer: str = option(
+        "char",
+        "char: every character is a token; word: lowercased words and punctuation, every line "
+        "ending in <eos>",
+        choices=("char", "word"),
+    )
+    lowercase: bool = option(True, "lowercase the words (--tokenizer word)")
+    min_freq: int = option(
+        2, "words seen fewer times in training become <unk> (--tokenizer word)", min=1
+    )
+    max_vocab: int | None = option(
+        None,
+        "keep at most this many of the most frequent words (--tokenizer word)",
+        min=1,
+        none="all",
     )
     valid_fraction: float = option(
-        0.1, "the last fraction of the text held out for validation", above=0, below=1
+        0.1,
+        "the last fraction of a text without its own split held out for validation (of its "
+        "characters, or of its lines at --tokenizer word)",
+        above=0,
+        below=1,
+    )
+    ngram_order: int = option(
+        3, "order of the Kneser-Ney baseline that rnnkit evaluate scores beside the model", min=1
     )
     batch_size: int = option(64, "sequences per batch", min=1)
-    seq_len: int = option(128, "characters per chunk of truncated BPTT", min=1)
+    seq_len: int = option(128, "tokens per chunk of truncated BPTT", min=1)
     batching: str = option(
         "stream",
         "stream: B contiguous streams with the state carried between chunks; window: shuffled "
@@ -57,22 +121,68 @@ def resolve_text(data: str) -> Path:
     return Path(data)
 
 
-def bits(nats: float) -> dict[str, float]:
-    """Loss in nats/char, bits/char and perplexity."""
+def bits(nats: float, level: str = "char") -> dict[str, float]:
+    """Loss in nats per token, bits per token (``bits_per_char`` or ``bits_per_word``) and
+    perplexity ``exp(loss)``."""
     return {
         "loss": nats,
-        "bits_per_char": nats / math.log(2),
+        f"bits_per_{level}": nats / math.log(2),
         "perplexity": math.exp(min(nats, 700)),
     }
 
 
+def read_parts(data: LMData) -> dict[str, str]:
+    """The texts of the parts (train, valid and, for some corpora, test) of ``data.data``."""
+    from rnnkit.data import registry
+
+    corpus = CORPORA.get(data.data)
+    if corpus is None:
+        text = read_corpus(data.data)
+        if data.tokenizer == "word":
+            train, valid = split_lines(text, [data.valid_fraction])
+        else:
+            train, valid = split_text(text, data.valid_fraction)
+        return {"train": train, "valid": valid}
+    texts = {
+        part: read_text(registry.locate(corpus.dataset, name))
+        for part, name in corpus.files.items()
+    }
+    if corpus.held_out:
+        return dict(zip(("train", "valid", "test"), split_lines(texts["train"], corpus.held_out)))
+    return texts
+
+
+def part_name(data: LMData, part: str) -> str:
+    """Where a part comes from, for eval.json and messages."""
+    corpus = CORPORA.get(data.data)
+    if corpus is None:
+        unit = "lines" if data.tokenizer == "word" else "text"
+        if part == "train":
+            return f"{data.data} (first {1 - data.valid_fraction:.0%} of the {unit})"
+        return f"{data.data} (validation split, last {data.valid_fraction:.0%} of the {unit})"
+    if not corpus.held_out:
+        return f"{data.data} ({corpus.files[part]})"
+    valid, test = corpus.held_out
+    share = {"train": 1 - valid - test, "valid": valid, "test": test}[part]
+    return f"{data.data} ({part} part, {share:.0%} of the lines of {corpus.files['train']})"
+
+
+def make_vocab(data: LMData, parts: dict[str, str]) -> Vocabulary:
+    """Words: those of the training text (rare ones are ``<unk>``). Characters: those of the
+    training text, plus rare ones that only occur in the held-out parts."""
+    if data.tokenizer == "word":
+        tokenizer = Tokenizer("word", data.lowercase)
+        return WordVocab.build(parts["train"], tokenizer, data.min_freq, data.max_vocab)
+    return build_vocab(parts["train"], "".join(t for p, t in parts.items() if p != "train"))
+
+
 class LanguageModelTask:
-    """Next-character prediction with truncated BPTT."""
+    """Next-token prediction with truncated BPTT."""
 
     def __init__(
         self,
         model: CharLM,
-        vocab: CharVocab,
+        vocab: Vocabulary,
         train_ids: Tensor,
         valid_ids: Tensor,
         data: LMData,
@@ -88,24 +198,40 @@ class LanguageModelTask:
         self.carries_state = data.batching == "stream"
 
     @classmethod
+    def from_parts(
+        cls,
+        parts: dict[str, str],
+        model_config: LMConfig | dict,
+        data: LMData,
+        seed: int = 0,
+        vocab: Vocabulary | None = None,
+    ) -> LanguageModelTask:
+        """Build the vocabulary of the training part (unless a run's is given) and the model."""
+        if isinstance(model_config, dict):
+            model_config = LMConfig(**model_config)
+        vocab = vocab or make_vocab(data, parts)
+        model = CharLM(model_config.resolved(vocab.level == "word"), len(vocab))
+        train_ids = vocab.encode(parts["train"], what=part_name(data, "train"))
+        valid_ids = vocab.encode(parts["valid"], what=part_name(data, "valid"))
+        if len(valid_ids) < 2:
+            raise InputError(f"the validation split of {data.data} is empty; use a longer text")
+        return cls(model, vocab, train_ids, valid_ids, data, seed)
+
+    @classmethod
     def from_text(
         cls,
         text: str,
         model_config: LMConfig | dict,
         data: LMData,
         seed: int = 0,
-        vocab: CharVocab | None = None,
+        vocab: Vocabulary | None = None,
     ) -> LanguageModelTask:
-        """Split a text, build its vocabulary (unless a run's is given) and the model."""
-        if isinstance(model_config, dict):
-            model_config = LMConfig(**model_config)
-        train_text, valid_text = split_text(text, data.valid_fraction)
-        if len(valid_text) < 2:
-            raise InputError(f"the validation split of {data.data} is empty; use a longer text")
-        vocab = vocab or build_vocab(train_text, valid_text)
-        model = CharLM(model_config, len(vocab))
-        train_ids = vocab.encode(train_text, what=data.data)
-        return cls(model, vocab, train_ids, vocab.encode(valid_text, what=data.data), data, seed)
+        """Split one text into training and validation parts, then :meth:`from_parts`."""
+        if data.tokenizer == "word":
+            train, valid = split_lines(text, [data.valid_fraction])
+        else:
+            train, valid = split_text(text, data.valid_fraction)
+        return cls.from_parts({"train": train, "valid": valid}, model_config, data, seed, vocab)
 
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor]:
         return self.batches(epoch, index)
@@ -118,12 +244,12 @@ class LanguageModelTask:
         return loss, carry, y.numel()
 
     def evaluate(self) -> dict[str, float]:
-        return bits(stream_loss(self.model, self.valid_ids))
+        return bits(stream_loss(self.model, self.valid_ids), self.vocab.level)
 
 
 @torch.no_grad()
 def stream_loss(model: CharLM, ids: Tensor, chunk: int = EVAL_CHUNK) -> float:
-    """Mean next-character loss (nats) over ``ids`` read as one stream with the state carried."""
+    """Mean next-token loss (nats) over ``ids`` read as one stream with the state carried."""
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
@@ -141,7 +267,7 @@ def stream_loss(model: CharLM, ids: Tensor, chunk: int = EVAL_CHUNK) -> float:
 @torch.inference_mode()
 def sample_ids(
     model,
-    vocab: CharVocab,
+    vocab: Vocabulary,
     prime: str,
     length: int,
     temperature: float = 1.0,
@@ -151,18 +277,20 @@ def sample_ids(
     num_samples: int = 1,
     precision: str = "fp32",
 ) -> Iterator[Tensor]:
-    """Yield ``length`` steps of ``num_samples`` independent samples continuing ``prime``: token
-    ids (N,), a buffer the next step overwrites. Sample i is seeded ``seed + i``, so it is the
-    sample that batch-1 generation draws with that seed. ``model`` is a :class:`CharLM` or an
+    """Yield ``length`` steps of ``num_samples`` independent samples continuing ``prime``
+    (characters, or words where one outside the vocabulary reads as ``<unk>``): token ids (N,), a
+    buffer the next step overwrites. Sample i is seeded ``seed + i``, so it is the sample that
+    batch-1 generation draws with that seed. The vocabulary's ``never_sampled`` ids (a word
+    model's ``<pad>`` and ``<unk>``) are never drawn. ``model`` is a :class:`CharLM` or an
     engine's model with the same ``stepper(batch, precision)``."""
     sampling.check_options(temperature, top_k, top_p)
-    if not prime:
-        raise InputError("--prime must not be empty (the model needs a first character)")
     if num_samples < 1:
         raise InputError(f"--num-samples must be >= 1, got {num_samples}")
-    ids = vocab.encode(prime, what="--prime").unsqueeze(0).expand(num_samples, -1)  # (N, T)
+    ids = vocab.encode_prime(prime).unsqueeze(0).expand(num_samples, -1)  # (N, T)
     seeds = [None if seed is None else seed + row for row in range(num_samples)]
-    sampler = sampling.Sampler(num_samples, len(vocab), temperature, top_k, top_p, seeds)
+    sampler = sampling.Sampler(
+        num_samples, len(vocab), temperature, top_k, top_p, seeds, vocab.never_sampled
+    )
     stepper = model.stepper(num_samples, precision)
     logits = stepper.read(ids)  # (N, V): read the prime at once
     for position in range(length):
@@ -172,24 +300,58 @@ def sample_ids(
             logits = stepper.step(tokens)
 
 
-def generate(model, vocab: CharVocab, prime: str, length: int, **options) -> Iterator[str]:
-    """Yield ``length`` characters, one at a time, continuing ``prime``; ``options`` are
-    :func:`sample_ids`' (``temperature``, ``top_k``, ``top_p``, ``seed``, ``precision``)."""
+def generate_ids(model, vocab: Vocabulary, prime: str, length: int, **options) -> Iterator[int]:
+    """Yield the ids of ``length`` tokens of one sample (:func:`sample_ids` with one row)."""
     for tokens in sample_ids(model, vocab, prime, length, **options):
-        yield vocab.chars[int(tokens[0])]
+        yield int(tokens[0])
+
+
+def generate(model, vocab: Vocabulary, prime: str, length: int, **options) -> Iterator[str]:
+    """Yield the text of ``length`` tokens, one at a time, continuing ``prime``: characters, or
+    words with their spaces (a newline for ``<eos>``). ``options``: :func:`sample_ids`'
+    ``temperature``, ``top_k``, ``top_p``, ``seed`` and ``precision``."""
+    for pieces in _spelled(sample_ids(model, vocab, prime, length, **options), vocab, prime):
+        yield pieces[0]
 
 
 def generate_samples(
-    model, vocab: CharVocab, prime: str, length: int, num_samples: int, **options
+    model, vocab: Vocabulary, prime: str, length: int, num_samples: int, **options
 ) -> list[str]:
-    """``num_samples`` continuations of ``prime``, generated as one batch; ``options`` are
-    :func:`sample_ids`' (``temperature``, ``top_k``, ``top_p``, ``seed``, ``precision``)."""
+    """The texts of ``num_samples`` continuations of ``prime``, generated as one batch;
+    ``options`` as for :func:`generate`."""
     rows: list[list[str]] = [[] for _ in range(num_samples)]
-    chars = vocab.chars
-    for tokens in sample_ids(model, vocab, prime, length, num_samples=num_samples, **options):
-        for row, token in zip(rows, tokens.tolist()):
-            row.append(chars[token])
+    tokens = sample_ids(model, vocab, prime, length, num_samples=num_samples, **options)
+    for pieces in _spelled(tokens, vocab, prime):
+        for row, piece in zip(rows, pieces):
+            row.append(piece)
     return ["".join(row) for row in rows]
+
+
+def _spelled(tokens: Iterator[Tensor], vocab: Vocabulary, prime: str) -> Iterator[list[str]]:
+    """Each step's tokens (N,) as the text each row prints for them."""
+    previous = None
+    for step in tokens:
+        ids = step.tolist()
+        if previous is None:  # the prime's last token precedes every row's first
+            previous = [int(vocab.encode_prime(prime)[-1])] * len(ids)
+        yield [vocab.spell(token, before) for token, before in zip(ids, previous)]
+        previous = ids
+
+
+def baselines(vocab_size: int, train: Tensor, ids: Tensor, order: int) -> dict[str, dict]:
+    """The unigram and Kneser-Ney models fitted on ``train``, scored on ``ids`` as the neural
+    model is (every token after the first, given those before it)."""
+    train_list, ids_list = train.tolist(), ids.tolist()
+    kneser_ney = KneserNey(vocab_size, order).fit(train_list)
+    scored = {
+        "unigram": {"smoothing": "add-one"},
+        "kneser_ney": {"order": order, "discounts": [round(d, 4) for d in kneser_ney.discounts]},
+    }
+    models = {"unigram": Unigram(vocab_size).fit(train_list), "kneser_ney": kneser_ney}
+    for name, model in models.items():
+        nats = model.cross_entropy(ids_list)
+        scored[name].update(loss=nats, perplexity=math.exp(min(nats, 700)))
+    return scored
 
 
 VOCAB = "vocab.json"
@@ -209,21 +371,29 @@ def build_vocab(train_text: str, valid_text: str) -> CharVocab:
     return vocab
 
 
+def load_vocab(path: Path, level: str) -> Vocabulary:
+    return WordVocab.load(path) if level == "word" else CharVocab.load(path)
+
+
 @dataclass
 class LoadedLM:
     """A trained language model with its vocabulary and configuration."""
 
     model: CharLM
-    vocab: CharVocab
+    vocab: Vocabulary
     config: dict
+    data: LMData = field(default_factory=LMData)
 
 
 class LMSpec(TaskSpec):
-    """``rnnkit train lm``: next-character prediction with truncated BPTT."""
+    """``rnnkit train lm``: next-token prediction (characters or words) with truncated BPTT."""
 
     name = "lm"
-    help = "character-level language model"
-    description = "Train a character-level language model (RNN, LSTM or GRU) on a text."
+    help = "language model over characters or words"
+    description = (
+        "Train a character-level (default) or word-level (--tokenizer word) language model "
+        "(RNN, LSTM or GRU) on a text."
+    )
     sections = {"data": LMData, "model": LMConfig}
     train_defaults = {
         "time_budget": 600.0,
@@ -231,48 +401,71 @@ class LMSpec(TaskSpec):
         "schedule": "cosine",
         "warmup_steps": 100,
     }
-    unit = "nats/char"
+    unit = "nats/token"
+
+    def check(self, config) -> None:
+        config["model"].resolved(config["data"].tokenizer == "word")  # tie/sparse vs. embedding
+        super().check(config)
 
     def build(self, config, run: Path, resume: bool) -> Built:
         data = config["data"]
-        vocab = CharVocab.load(run / VOCAB) if resume else None  # a run's vocabulary is frozen
-        task = LanguageModelTask.from_text(
-            read_corpus(data.data), config["model"], data, config["train"].seed, vocab
+        # a run's vocabulary is frozen
+        vocab = load_vocab(run / VOCAB, data.tokenizer) if resume else None
+        parts = read_parts(data)
+        task = LanguageModelTask.from_parts(
+            parts, config["model"], data, config["train"].seed, vocab
         )
         model, vocab = task.model, task.vocab
         params = sum(p.numel() for p in model.parameters())
+        unknown = ""
+        if vocab.level == "word":
+            share = float((task.batches.ids == UNK_ID).float().mean())
+            unknown = f" ({share:.1%} of the training tokens are <unk>)"
         return Built(
             task,
             model,
-            f"{params:,} parameters, vocabulary {len(vocab)}, {task.steps_per_epoch} steps per "
-            "epoch",
+            f"{params:,} parameters, vocabulary {len(vocab):,}{unknown}, "
+            f"{len(task.batches.ids):,} training tokens, {task.steps_per_epoch} steps per epoch",
             save=lambda out: vocab.save(out / VOCAB),
         )
 
     def load(self, run) -> LoadedLM:
         config = load_run(run, self.name)
-        vocab = CharVocab.load(Path(run) / VOCAB)
         sections = self.from_stored(config, str(Path(run) / "config.json"))
-        model = CharLM(sections["model"], len(vocab))
+        data = sections["data"]
+        vocab = load_vocab(Path(run) / VOCAB, data.tokenizer)
+        model = CharLM(sections["model"].resolved(vocab.level == "word"), len(vocab))
         load_best_weights(run, model)
         model.eval()
-        return LoadedLM(model, vocab, config)
+        return LoadedLM(model, vocab, config, data)
 
     def evaluate(self, run, data: str | None = None) -> dict:
+        """Score the test part (or the validation part of a text without one, or ``data``) and,
+        beside it, the unigram and Kneser-Ney baselines on the same tokens; write eval.json."""
         loaded = self.load(run)
+        vocab, stored = loaded.vocab, loaded.data
+        parts = read_parts(stored)
+        scored = "test" if "test" in parts else "valid"
         if data:
             text, source = read_text(data), str(data)
         else:
-            stored = self.from_stored(loaded.config, str(run))["data"]
-            _, text = split_text(read_corpus(stored.data), stored.valid_fraction)
-            source = f"{stored.data} (validation split, last {stored.valid_fraction:.0%})"
-        ids = loaded.vocab.encode(text, what=source)
+            text, source = parts[scored], part_name(stored, scored)
+        ids = vocab.encode(text, what=source)
         if len(ids) < 2:
-            raise InputError(f"{source}: needs at least 2 characters to score")
-        metrics = bits(stream_loss(loaded.model, ids))
-        result = {"data": source, "characters": len(ids) - 1, **metrics}
+            raise InputError(f"{source}: needs at least 2 tokens to score")
+        metrics = bits(stream_loss(loaded.model, ids), vocab.level)
+        count = "tokens" if vocab.level == "word" else "characters"
+        result: dict = {"data": source, count: len(ids) - 1, **metrics}
+        if vocab.level == "word":
+            result["unknown_rate"] = float((ids == UNK_ID).float().mean())
+        train = vocab.encode(parts["train"], what=part_name(stored, "train"))
+        result["baselines"] = baselines(len(vocab), train, ids, stored.ngram_order)
         if not data:
-            result["valid"] = metrics  # the validation split is what a char LM is scored on
+            valid = metrics
+            if scored != "valid":
+                valid_ids = vocab.encode(parts["valid"], what=part_name(stored, "valid"))
+                valid = bits(stream_loss(loaded.model, valid_ids), vocab.level)
+            result["valid"] = valid
         write_json(Path(run) / "eval.json", result)
         return result
 

@@ -5,7 +5,9 @@ A task spec names its option sections (``data``, ``model``, ``train`` and, for t
 that differ from :class:`rnnkit.training.trainer.TrainConfig`'s. It builds what the trainer
 trains (:meth:`TaskSpec.build`), loads a finished run (:meth:`TaskSpec.load`) and scores it
 (:meth:`TaskSpec.evaluate`). The CLI, the Python API (:mod:`rnnkit.api`), studies and benchmarks
-all go through these methods.
+all go through these methods. :meth:`TaskSpec.diagnose` serves every task alike: it rebuilds the
+run's trainer task and measures how its recurrent layer passes gradient back through time
+(:mod:`rnnkit.diagnostics`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ from typing import Any
 from torch import nn
 
 from rnnkit import config as options
+from rnnkit import diagnostics
 from rnnkit.errors import InputError
+from rnnkit.io import write_json
+from rnnkit.plots import plot_gate_histograms, plot_gradient_per_step
+from rnnkit.training.run import CONFIG, load_best_weights, load_run, read_metrics
 from rnnkit.training.trainer import TrainConfig
+
+DIAGNOSTICS = "diagnostics.json"
 
 Sections = dict[str, Any]  # section name -> dataclass instance
 
@@ -108,3 +116,55 @@ class TaskSpec:
         """Score a run (its own test or validation data, or ``data``) and write eval.json. The
         result's ``valid`` holds the validation metrics whenever the run's own data is used."""
         raise NotImplementedError
+
+    # --- what every task shares ----------------------------------------------------------------
+    def diagnosis_task(self, run: str | Path, data: str | None = None) -> Any:
+        """The run's trainer task (its training batches and loss) with the run's best weights:
+        built as at ``--resume`` (the stored vocabulary, scaler or tokenizers) on the run's own
+        data, or on ``data`` in place of the run's ``--data``."""
+        run = Path(run)
+        config = self.from_stored(load_run(run, self.name), str(run / CONFIG))
+        if data is not None:
+            if not hasattr(config["data"], "data"):
+                raise InputError(
+                    f"{run}: a {self.name} run generates its own data; --data does not apply"
+                )
+            config["data"] = dataclasses.replace(config["data"], data=data)
+        built = self.build(config, run, resume=True)
+        load_best_weights(run, built.model)
+        return built.task
+
+    def diagnose(self, run: str | Path, data: str | None = None, batches: int = 4) -> dict:
+        """Measure a run's best weights on its first ``batches`` training batches: ||dL/dh_t||
+        per step and gate saturation of its first recurrent layer's last layer, the spectra of
+        every W_hh, and how often clipping fired in training. Writes ``RUN/diagnostics.json``,
+        ``grad_norm_per_step.png`` and (LSTM, GRU) ``gate_saturation.png``; returns the JSON."""
+        run = Path(run)
+        task = self.diagnosis_task(run, data)
+        diagnostics.find_recurrent_layer(task.model, f"{run}: the {self.name} model")
+        chosen = (task.batch(*divmod(i, task.steps_per_epoch)) for i in range(batches))
+        flow = diagnostics.gradient_per_step(
+            task.model, lambda batch: task.training_loss(batch, None)[0], chosen
+        )
+        train = load_run(run)["train"]
+        result = {
+            "run": str(run),
+            "task": self.name,
+            "data": data or "the run's own training data",
+            **flow,
+            "recurrent_weights": diagnostics.recurrent_spectra(task.model),
+            "clipping": {
+                "clip_norm": train.get("clip_norm"),
+                "clip_value": train.get("clip_value"),
+                "fired": diagnostics.clip_share(read_metrics(run)),
+            },
+        }
+        write_json(run / DIAGNOSTICS, result)
+        title = f"{run.name}: {flow['cell'].upper()} layer {flow['layer']!r}, last layer"
+        plot_gradient_per_step(
+            {flow["cell"]: flow["grad_norm_per_step"]}, run / "grad_norm_per_step.png", title
+        )
+        histograms = {gate: s["histogram"] for gate, s in flow["gate_saturation"].items()}
+        thresholds = (diagnostics.SATURATION_LOW, diagnostics.SATURATION_HIGH)
+        plot_gate_histograms(histograms, run / "gate_saturation.png", thresholds, title)
+        return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from rnnkit.io import read_json, write_json
 
 CONFIG = "config.json"
 BEST = "model.safetensors"
+METRICS = "metrics.jsonl"
 
 
 def create_run(out: str | Path, config: dict[str, Any]) -> Path:
@@ -52,3 +54,14 @@ def load_best_weights(run: str | Path, model) -> None:
     if not weights.is_file():
         raise InputError(f"{run}: has no trained weights yet (no {BEST})")
     load_model(weights, model)
+
+
+def read_metrics(run: str | Path) -> list[dict[str, Any]]:
+    """The trainer's evaluation records (``metrics.jsonl``), oldest first; [] when none."""
+    path = Path(run) / METRICS
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: not the trainer's metrics ({error})") from None

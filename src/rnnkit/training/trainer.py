@@ -19,7 +19,13 @@ best weights and save the state for resuming. Files in the run directory:
 - ``model.safetensors``: the best weights by validation loss;
 - ``last.safetensors``: everything needed to resume exactly (weights, optimizer, schedule, step,
   carried state, RNG states, timers), one file written atomically;
-- ``metrics.jsonl``: one JSON line per evaluation; ``loss.png``: the curves (needs matplotlib);
+- ``metrics.jsonl``: one JSON line per evaluation; besides the losses, the pre-clip global
+  gradient norm of the steps since the previous line (``grad_norm``: their mean,
+  ``grad_norm_max``) and the share of them in which clipping fired (``clipped``);
+  ``loss.png``: the curves (needs matplotlib);
+- ``grad_flow.jsonl`` with ``--log-grad-flow N``: ||dL/dh_t|| for every step t of the model's
+  first recurrent layer on one fixed training batch (:func:`rnnkit.diagnostics.gradient_per_step`),
+  before the first step and every N evaluations;
 - ``tb/``: TensorBoard logs when the ``tensorboard`` extra is installed.
 """
 
@@ -39,17 +45,18 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
+from rnnkit import diagnostics
 from rnnkit.config import option
 from rnnkit.errors import InputError
 from rnnkit.plots import plot_losses
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.training.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizers
-from rnnkit.training.run import BEST
+from rnnkit.training.run import BEST, METRICS
 
 logger = logging.getLogger(__name__)
 
 LAST = "last.safetensors"
-METRICS = "metrics.jsonl"
+GRAD_FLOW = "grad_flow.jsonl"
 
 
 class Task(Protocol):
@@ -119,6 +126,13 @@ class TrainConfig:
     early_stopping: int | None = option(
         None, "stop after N evaluations without a better validation loss", min=1
     )
+    log_grad_flow: int | None = option(
+        None,
+        "before the first step and every N evaluations, record ||dL/dh_t|| for every step t of "
+        "the first recurrent layer on one fixed training batch (RUN/grad_flow.jsonl)",
+        min=1,
+        none="off",
+    )
     precision: str = option(
         "fp32", "fp32, or bf16 (bfloat16 autocast on the CPU)", choices=("fp32", "bf16")
     )
@@ -139,7 +153,7 @@ class TrainConfig:
 
 # The options that may change when a run is resumed: how long it goes on, and how it runs.
 BUDGET = ("max_steps", "epochs", "time_budget", "early_stopping", "eval_every")
-RUNTIME = ("threads", "progress", "tensorboard")
+RUNTIME = ("threads", "progress", "tensorboard", "log_grad_flow")
 
 
 @dataclass
@@ -153,6 +167,38 @@ class Progress:
     best_step: int = -1
     evaluations_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Interval:
+    """What the steps since the last evaluation add up to (reported in its record)."""
+
+    loss: float = 0.0  # summed over items
+    items: int = 0
+    seconds: float = 0.0
+    steps: int = 0
+    grad_norm: float = 0.0  # summed over steps
+    grad_norm_max: float = 0.0
+    clipped: int = 0  # steps in which clipping fired
+
+    def add(self, loss: float, count: int, seconds: float, norm: float, clipped: bool) -> None:
+        self.loss += loss * count
+        self.items += count
+        self.seconds += seconds
+        self.steps += 1
+        self.grad_norm += norm
+        self.grad_norm_max = max(self.grad_norm_max, norm)
+        self.clipped += clipped
+
+    def record(self) -> dict[str, float]:
+        steps = max(self.steps, 1)
+        return {
+            "train_loss": round(self.loss / max(self.items, 1), 6),
+            "items_per_s": round(self.items / max(self.seconds, 1e-9), 1),
+            "grad_norm": self.grad_norm / steps,
+            "grad_norm_max": self.grad_norm_max,
+            "clipped": self.clipped / steps,
+        }
 
 
 class TrainingDiverged(RuntimeError):
@@ -190,6 +236,8 @@ class Trainer:
         self.carry: Any = None
         self.stop_reason: str | None = None
         self._writer = None
+        if config.log_grad_flow:
+            diagnostics.find_recurrent_layer(self.model)  # refuse before training starts
 
     # --- the bounds of a run ----------------------------------------------------------------------
     @property
@@ -236,8 +284,10 @@ class Trainer:
         bar = self._progress_bar()
         started = time.perf_counter()
         elapsed_before = self.progress.elapsed
-        train_loss, train_items, train_time = 0.0, 0, 0.0
+        interval = Interval()
         evaluated_at = self.progress.step if resume else -1
+        if config.log_grad_flow and not resume:
+            self.log_grad_flow()  # at initialisation
         try:
             while True:
                 elapsed = elapsed_before + time.perf_counter() - started
@@ -248,28 +298,18 @@ class Trainer:
                 if self.stop_reason:
                     break
                 step_started = time.perf_counter()
-                loss, count = self._train_step(elapsed)
-                train_time += time.perf_counter() - step_started
-                train_loss += loss * count
-                train_items += count
+                loss, count, norm, clipped = self._train_step(elapsed)
+                interval.add(loss, count, time.perf_counter() - step_started, norm, clipped)
                 self.progress.items += count
                 self._advance_bar(bar, elapsed_before + time.perf_counter() - started)
                 if self.progress.step % self.eval_every == 0:
-                    self._evaluate_and_save(
-                        train_loss / max(train_items, 1),
-                        train_items / max(train_time, 1e-9),
-                        elapsed_before + time.perf_counter() - started,
-                        bar,
-                    )
+                    elapsed = elapsed_before + time.perf_counter() - started
+                    self._evaluate_and_save(interval, elapsed, bar)
                     evaluated_at = self.progress.step
-                    train_loss, train_items, train_time = 0.0, 0, 0.0
+                    interval = Interval()
             if self.stop_reason != "interrupted" and evaluated_at != self.progress.step:
-                self._evaluate_and_save(
-                    train_loss / max(train_items, 1),
-                    train_items / max(train_time, 1e-9),
-                    elapsed_before + time.perf_counter() - started,
-                    bar,
-                )
+                elapsed = elapsed_before + time.perf_counter() - started
+                self._evaluate_and_save(interval, elapsed, bar)
             self.progress.elapsed = elapsed_before + time.perf_counter() - started
             self.save_last()
         finally:
@@ -281,7 +321,9 @@ class Trainer:
         self.plot()
         return self.summary()
 
-    def _train_step(self, elapsed: float) -> tuple[float, int]:
+    def _train_step(self, elapsed: float) -> tuple[float, int, float, bool]:
+        """One optimizer step; returns the loss, its item count, the global gradient norm
+        before clipping and whether clipping changed the gradient."""
         config = self.config
         epoch, index = divmod(self.progress.step, self.task.steps_per_epoch)
         if index == 0:
@@ -301,36 +343,43 @@ class Trainer:
             )
         self.optimizers.zero_grad()
         loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
         if config.clip_norm is not None:
-            clip_grad_norm(self.model.parameters(), config.clip_norm)
-        elif config.clip_value is not None:
-            nn.utils.clip_grad_value_(self.model.parameters(), config.clip_value)
+            norm = clip_grad_norm(params, config.clip_norm)
+            clipped = norm > config.clip_norm
+        else:
+            norm = global_grad_norm(params)
+            clipped = False
+            if config.clip_value is not None:
+                clipped = largest_gradient(params) > config.clip_value
+                nn.utils.clip_grad_value_(params, config.clip_value)
         self.optimizers.step()
         self.carry = carry
         self.progress.step += 1
-        return value, count
+        return value, count, norm, clipped
 
-    def _evaluate_and_save(
-        self, train_loss: float, items_per_s: float, elapsed: float, bar
-    ) -> None:
+    def _evaluate_and_save(self, interval: Interval, elapsed: float, bar) -> None:
         self.model.eval()
         with torch.no_grad():
             metrics = self.task.evaluate()
         validation = float(metrics["loss"])
         self.schedule.observe(validation)
+        since = interval.record()
         record = {
             "step": self.progress.step,
             "epoch": round(self.progress.step / self.task.steps_per_epoch, 4),
             "elapsed_s": round(elapsed, 2),
-            "train_loss": round(train_loss, 6),
             "lr": self.optimizers.param_groups[0]["lr"],
-            "items_per_s": round(items_per_s, 1),
+            **since,
             **{f"val_{k}": v for k, v in metrics.items()},
         }
         self.progress.history.append(record)
         with open(self.run_dir / METRICS, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self._log_tensorboard(record)
+        every = self.config.log_grad_flow
+        if every and len(self.progress.history) % every == 0:
+            self.log_grad_flow()
         if self.on_evaluate is not None and self.on_evaluate(record):
             self.stop_reason = "stopped by on_evaluate"
         if validation < self.progress.best_loss:
@@ -349,12 +398,26 @@ class Trainer:
                 self.stop_reason = f"early stopping: no improvement in {patience} evaluations"
         self.progress.elapsed = elapsed
         self.save_last()
+        train_loss, rate = since["train_loss"], since["items_per_s"]
         if bar is not None:
             bar.set_postfix(
-                loss=f"{train_loss:.3f}", val=f"{validation:.3f}", rate=f"{items_per_s:,.0f}/s"
+                loss=f"{train_loss:.3f}", val=f"{validation:.3f}", rate=f"{rate:,.0f}/s"
             )
         else:
             logger.info("step %d: train %.4f val %.4f", self.progress.step, train_loss, validation)
+
+    def log_grad_flow(self) -> None:
+        """Append ||dL/dh_t|| per step on the first training batch to ``grad_flow.jsonl``. The
+        model runs in eval mode and draws no random numbers, so the run goes on as without it."""
+        task = self.task
+        flow = diagnostics.gradient_per_step(
+            self.model, lambda batch: task.training_loss(batch, None)[0], [task.batch(0, 0)]
+        )
+        record = {"step": self.progress.step, "loss": flow["loss"]}
+        record["grad_norm_per_step"] = flow["grad_norm_per_step"]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / GRAD_FLOW, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
 
     # --- state ----------------------------------------------------------------------------------
     def save_last(self) -> None:
@@ -473,11 +536,14 @@ def describe_stop(summary: dict[str, Any], run_dir: str | Path, unit: str = "") 
     return line
 
 
-def clip_grad_norm(parameters, max_norm: float) -> float:
-    """``nn.utils.clip_grad_norm_`` that also handles sparse gradients (a sparse embedding's)."""
+def global_grad_norm(parameters) -> float:
+    """The 2-norm of all the parameters' gradients together, sparse ones (a sparse embedding's)
+    included."""
     params = [p for p in parameters if p.grad is not None]
+    if not params:
+        return 0.0
     if not any(p.grad.is_sparse for p in params):
-        return float(nn.utils.clip_grad_norm_(params, max_norm))
+        return float(nn.utils.get_total_norm([p.grad for p in params]))
     squares = []
     for p in params:
         if p.grad.is_sparse:
@@ -485,7 +551,22 @@ def clip_grad_norm(parameters, max_norm: float) -> float:
             squares.append(p.grad._values().float().pow(2).sum())
         else:
             squares.append(p.grad.float().pow(2).sum())
-    total = float(torch.stack(squares).sum().sqrt())
+    return float(torch.stack(squares).sum().sqrt())
+
+
+def largest_gradient(parameters) -> float:
+    """max |g| over every gradient element (what ``--clip-value`` compares)."""
+    values = [p.grad._values() if p.grad.is_sparse else p.grad for p in parameters]
+    return max((float(v.abs().max()) for v in values if v.numel()), default=0.0)
+
+
+def clip_grad_norm(parameters, max_norm: float) -> float:
+    """``nn.utils.clip_grad_norm_`` that also handles sparse gradients (a sparse embedding's);
+    returns the norm before clipping."""
+    params = [p for p in parameters if p.grad is not None]
+    if not any(p.grad.is_sparse for p in params):
+        return float(nn.utils.clip_grad_norm_(params, max_norm))
+    total = global_grad_norm(params)
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for p in params:

@@ -1,0 +1,69 @@
+"""What the word-LM and speech benchmarks share: one run trained through the API unless it is
+finished (an interrupted one is resumed, exactly, from its own last.safetensors), then
+evaluated; the record of how it went; and the machine it ran on."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine(threads: int) -> dict:
+    return {
+        "torch": torch.__version__,
+        "threads": threads,
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def relative(text: str | Path) -> str:
+    """Paths inside the repository written relative to its root."""
+    return str(text).replace(str(ROOT) + "/", "")
+
+
+def train_and_evaluate(task: str, run: Path, arguments: list[str], threads: int = 1) -> dict:
+    """Train ``rnnkit train TASK ARGUMENTS --out RUN`` unless RUN/eval.json exists (resuming a
+    run that has a config.json but no eval.json), evaluate it, and return what every report
+    needs: the command, eval.json, the curve's best and last records and the parameter count."""
+    import rnnkit
+    from rnnkit.api import parse_options
+    from rnnkit.training.trainer import BUDGET, RUNTIME
+
+    extra = ["--threads", str(threads), "--no-progress", "--no-tensorboard"]
+    command = ["rnnkit", "train", task, *arguments, "--out", str(run), *extra]
+    if not (run / "eval.json").is_file():
+        print(f"== {' '.join(command)}", file=sys.stderr, flush=True)
+        options = parse_options(task, [*arguments, *extra])
+        resume = (run / "last.safetensors").is_file()
+        if resume:  # only the budget and how it runs may change (the recipe's budget may have)
+            options = {k: v for k, v in options.items() if k in BUDGET + RUNTIME}
+        rnnkit.train(task, options, run, resume=resume)
+        rnnkit.evaluate(run)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    best = min(history, key=lambda record: record["val_loss"])
+    return {
+        "run": relative(run),
+        "command": relative(" ".join(command)),
+        "eval": json.loads((run / "eval.json").read_text()),
+        "best": best,
+        "last": history[-1],
+        "parameters": sum(p.numel() for p in rnnkit.load(run).model.parameters()),
+    }
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,197 @@
+"""Spoken-digit benchmark (issue 11, Ex 7.3 speech): GRU and LSTM on the Free Spoken Digit Dataset.
+
+    # the official split (takes 0-4 of every digit and speaker are the 300 test clips)
+    python benchmarks/speech.py official --cells gru lstm --seeds 0
+
+    # speaker-independent: train on five speakers, test on the sixth, all six folds
+    python benchmarks/speech.py speakers --cells gru lstm --seeds 0
+
+    # rewrite benchmarks/results/speech.md from benchmarks/results/speech.json
+    python benchmarks/speech.py report
+
+Every run is ``recipes/fsdd.toml`` with ``--cell`` (and ``--data fsdd:SPEAKER`` for a fold), in
+``runs/bench-speech/NAME``; a finished run is not trained again and an interrupted one resumes.
+Each record holds the test accuracy, the training time, the time per training step (batch size
+over the measured clips per second) and the inference milliseconds per clip at batch size 1
+(features, then model), the medians over the test clips. Targets: the official split >= 98.5%
+for GRU and for LSTM; the speaker-independent mean >= 90%. Learning rate and batch size tuned on
+validation per cell are ``studies/ex7_3_speech.toml``'s job (``rnnkit study run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs import ROOT, load, machine, save, train_and_evaluate  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+RUNS = ROOT / "runs" / "bench-speech"
+RECIPE = "recipes/fsdd.toml"
+TARGETS = {"official": 0.985, "speakers_mean": 0.90}
+
+
+def speakers() -> list[str]:
+    """The FSDD speakers, from the file names of the local copy."""
+    from rnnkit.data import registry
+    from rnnkit.data.audio import read_fsdd
+
+    return sorted(set(read_fsdd(registry.locate_folder("fsdd"))[1]))
+
+
+def inference_ms(run: Path, limit: int = 100) -> dict[str, float]:
+    """Median milliseconds per test clip at batch size 1: reading and features, then the model."""
+    import rnnkit
+    from rnnkit.data.audio import read_audio
+    from rnnkit.data.features import extract
+    from rnnkit.io import read_json
+    from rnnkit.tasks.classify import ClassifyData, predict, prepare
+
+    loaded = rnnkit.load(run)
+    audio, config = loaded.audio, loaded.config
+    split = read_json(run / "split.json") if config.get("split") else None
+    test = prepare(ClassifyData(**config["data"]), split, None, config["classes"], audio).test
+    features, model = [], []
+    for path in test.paths[:limit]:
+        started = time.perf_counter()
+        frames = extract(read_audio(path, audio.sample_rate), audio)
+        middle = time.perf_counter()
+        predict(loaded.model, [frames])
+        features.append(middle - started)
+        model.append(time.perf_counter() - middle)
+    return {
+        "features_ms": 1000 * statistics.median(features),
+        "model_ms": 1000 * statistics.median(model),
+    }
+
+
+def record(name: str, arguments: list[str], threads: int) -> dict:
+    run = RUNS / name
+    done = train_and_evaluate("classify", run, arguments, threads)
+    result, last = done["eval"], done["last"]
+    batch = json.loads((run / "config.json").read_text())["data"]["batch_size"]
+    return {
+        "run": done["run"],
+        "command": done["command"],
+        "test_accuracy": result["accuracy"],
+        "valid_accuracy": result["valid"]["accuracy"],
+        "test_clips": result["examples"],
+        "best_step": done["best"]["step"],
+        "steps": last["step"],
+        "train_seconds": last["elapsed_s"],
+        "ms_per_step": 1000 * batch / last["items_per_s"],
+        "parameters": done["parameters"],
+        **inference_ms(run),
+    }
+
+
+def protocol(args: argparse.Namespace) -> None:
+    """Train and evaluate every cell x seed (x held-out speaker) of a protocol, recording each
+    run as it finishes."""
+    torch.set_num_threads(args.threads)
+    results = load(RESULTS / "speech.json")
+    results["machine"] = machine(args.threads)
+    section = results.setdefault(args.command, {})
+    held_out = (args.speakers or speakers()) if args.command == "speakers" else [None]
+    for cell in args.cells:
+        for seed in args.seeds:
+            for speaker in held_out:
+                arguments = ["--config", str(ROOT / RECIPE), "--cell", cell, "--seed", str(seed)]
+                name = f"{cell}-s{seed}"
+                if speaker is not None:
+                    arguments += ["--data", f"fsdd:{speaker}"]
+                    name = f"{cell}-{speaker}-s{seed}"
+                done = {"seed": seed, "speaker": speaker, **record(name, arguments, args.threads)}
+                runs = section.setdefault(cell, [])
+                runs[:] = [r for r in runs if (r["seed"], r["speaker"]) != (seed, speaker)]
+                runs.append(done)
+                save(RESULTS / "speech.json", results)
+    report()
+
+
+def report(args: argparse.Namespace | None = None) -> str:
+    """Write benchmarks/results/speech.md from speech.json; return its text."""
+    results = load(RESULTS / "speech.json")
+    info = results.get("machine", {})
+    lines = ["## Spoken digits (FSDD)", ""]
+    lines.append(
+        f"Measured {info.get('date', '?')}, torch {info.get('torch', '?')}, "
+        f"{info.get('threads', '?')} torch thread(s) on a shared 2-core CPU. Recipe "
+        f"`{RECIPE}`; inference is per clip at batch size 1 (median over test clips)."
+    )
+    header = (
+        "| cell | seed | test | test accuracy % | valid accuracy % | train s | ms/step | "
+        "features ms/clip | model ms/clip | parameters |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    official_runs = results.get("official", {})
+    if official_runs:
+        lines += ["", "### Official split (takes 0-4 are the test set)", "", header]
+        for cell, runs in official_runs.items():
+            lines += [_row(cell, r, "takes 0-4") for r in runs]
+        lines.append("")
+        for cell, runs in official_runs.items():
+            accuracy = statistics.mean(r["test_accuracy"] for r in runs)
+            met = "met" if accuracy >= TARGETS["official"] else "not met"
+            lines.append(
+                f"- {cell.upper()}: {100 * accuracy:.2f}% (mean of {len(runs)} seed(s)) against "
+                f">= {100 * TARGETS['official']:.1f}%: {met}."
+            )
+    speaker_runs = results.get("speakers", {})
+    if speaker_runs:
+        lines += ["", "### Speaker-independent (leave one speaker out, six folds)", "", header]
+        for cell, runs in speaker_runs.items():
+            lines += [_row(cell, r, r["speaker"]) for r in runs]
+        lines.append("")
+        for cell, runs in speaker_runs.items():
+            accuracies = [r["test_accuracy"] for r in runs]
+            mean = statistics.mean(accuracies)
+            met = "met" if mean >= TARGETS["speakers_mean"] else "not met"
+            worst = min(runs, key=lambda r: r["test_accuracy"])
+            lines.append(
+                f"- {cell.upper()}: mean {100 * mean:.2f}% over {len(runs)} fold(s), minimum "
+                f"{100 * worst['test_accuracy']:.2f}% ({worst['speaker']}), against a mean >= "
+                f"{100 * TARGETS['speakers_mean']:.0f}%: {met}."
+            )
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "speech.md").write_text(text)
+    print(text)
+    return text
+
+
+def _row(cell: str, r: dict, test: str) -> str:
+    return (
+        f"| {cell} | {r['seed']} | {test} | {100 * r['test_accuracy']:.2f} | "
+        f"{100 * r['valid_accuracy']:.2f} | {r['train_seconds']:.0f} | {r['ms_per_step']:.1f} | "
+        f"{r['features_ms']:.2f} | {r['model_ms']:.2f} | {r['parameters']:,} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("official", "the official split"),
+        ("speakers", "leave one speaker out, every fold"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--cells", nargs="+", default=["gru", "lstm"])
+        command.add_argument("--seeds", type=int, nargs="+", default=[0])
+        command.add_argument("--threads", type=int, default=2)
+        if name == "speakers":
+            command.add_argument("--speakers", nargs="+", help="default: all six")
+        command.set_defaults(handler=protocol)
+    commands.add_parser("report", help="rewrite speech.md").set_defaults(handler=report)
+    args = parser.parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

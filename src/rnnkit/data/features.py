@@ -1,0 +1,167 @@
+"""Audio features on ``torch.stft``: log-mel energies and MFCCs, computed as librosa computes them.
+
+From a mono waveform ``x`` (N,) at ``sample_rate`` (``n_fft`` = the window length rounded up to a
+power of two, ``hop`` = ``hop_ms`` in samples):
+
+1. the short-time Fourier transform, centred (``n_fft // 2`` zeros padded at each end), with a
+   periodic Hann window of ``window_ms`` zero-padded to ``n_fft``:
+   ``X[f, t] = Σ_n x[t·hop + n - n_fft/2] w[n] exp(-2πi f n / n_fft)``, f = 0 .. n_fft/2;
+2. the power ``P = |X|²`` (n_fft/2 + 1, T);
+3. mel energies ``M = W P`` (n_mels, T), with ``W`` the triangular filters of
+   :func:`mel_filterbank` (Slaney's mel scale and area normalisation: ``librosa.filters.mel``'s
+   defaults);
+4. log-mel in decibels ``L = 10 log10(max(M, 1e-10))``, floored at ``max(L) - 80``
+   (``librosa.power_to_db(M, top_db=80)``);
+5. MFCCs: ``C = D L``, the orthonormal DCT-II over the mel axis, first ``n_mfcc`` rows
+   (``librosa.feature.mfcc``);
+6. each feature normalised over the utterance's frames: ``(z - mean_t z) / (std_t z + 1e-5)``.
+
+Returned as (T, F) frames, F = ``n_mels`` or ``n_mfcc``. tests/test_audio.py holds steps 1-5
+against librosa's own functions.
+
+Why not torchaudio: its wheels are built against one torch version each. The newest (2.11.0)
+installs beside torch 2.13.0 without complaint but its compiled extension fails to load ("Could
+not load this library: .../_torchaudio.abi3.so"), so ``import torchaudio`` fails. librosa installs
+cleanly but pulls in numba, llvmlite and scikit-learn, so it stays a test-only dependency.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rnnkit.config import option
+from rnnkit.errors import InputError
+
+FEATURES = ("logmel", "mfcc")
+TOP_DB = 80.0  # dynamic range kept below the loudest mel energy of a clip
+AMIN = 1e-10  # floor of the mel energies before the logarithm
+
+
+@dataclass
+class FeatureConfig:
+    """How a clip becomes frames of features (``rnnkit train classify`` options for audio data);
+    stored in config.json."""
+
+    features: str = option(
+        "logmel",
+        "audio features: logmel (log mel-band energies, dB) or mfcc (their cosine transform)",
+        choices=FEATURES,
+    )
+    sample_rate: int = option(
+        8000, "resample every clip to this rate (Hz); stereo is mixed to mono", min=1000
+    )
+    n_mels: int = option(40, "mel bands", min=1)
+    n_mfcc: int = option(13, "cepstral coefficients kept (--features mfcc)", min=1)
+    window_ms: float = option(25.0, "analysis window (milliseconds)", above=0)
+    hop_ms: float = option(10.0, "hop between frames (milliseconds)", above=0)
+
+    def check(self) -> None:
+        if self.features == "mfcc" and self.n_mfcc > self.n_mels:
+            raise InputError(f"--n-mfcc ({self.n_mfcc}) must not exceed --n-mels ({self.n_mels})")
+
+    @property
+    def size(self) -> int:
+        """Features per frame."""
+        return self.n_mfcc if self.features == "mfcc" else self.n_mels
+
+    @property
+    def window(self) -> int:
+        return max(1, round(self.sample_rate * self.window_ms / 1000))
+
+    @property
+    def hop(self) -> int:
+        return max(1, round(self.sample_rate * self.hop_ms / 1000))
+
+    @property
+    def n_fft(self) -> int:
+        return 1 << (self.window - 1).bit_length()  # the next power of two
+
+
+def hz_to_mel(hz: Tensor) -> Tensor:
+    """Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above
+    (27 mels per factor 6.4); 1 kHz is 15 mels."""
+    hz = torch.as_tensor(hz, dtype=torch.float64)
+    linear = hz / (200.0 / 3)
+    logarithmic = 15.0 + torch.log(hz.clamp_min(1e-12) / 1000.0) / (math.log(6.4) / 27.0)
+    return torch.where(hz >= 1000.0, logarithmic, linear)
+
+
+def mel_to_hz(mel: Tensor) -> Tensor:
+    """The inverse of :func:`hz_to_mel`."""
+    mel = torch.as_tensor(mel, dtype=torch.float64)
+    linear = mel * (200.0 / 3)
+    logarithmic = 1000.0 * torch.exp((math.log(6.4) / 27.0) * (mel - 15.0))
+    return torch.where(mel >= 15.0, logarithmic, linear)
+
+
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+) -> Tensor:
+    """Triangular filters W (n_mels, n_fft/2 + 1), float64.
+
+    Filter m rises from the (m)th to the (m+1)th of ``n_mels + 2`` points equally spaced on the
+    mel scale between ``fmin`` and ``fmax`` (default: half the sample rate) and falls to the
+    (m+2)th, ``W[m, f] = max(0, min((f - f_m) / (f_{m+1} - f_m), (f_{m+2} - f) / (f_{m+2} -
+    f_{m+1})))``, then is scaled by ``2 / (f_{m+2} - f_m)`` so that every filter has the same area.
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    frequencies = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    edges = mel_to_hz(torch.linspace(float(hz_to_mel(fmin)), float(hz_to_mel(fmax)), n_mels + 2))
+    widths = edges.diff()  # (n_mels + 1,)
+    ramps = edges.unsqueeze(1) - frequencies.unsqueeze(0)  # (n_mels + 2, F)
+    rising = -ramps[:-2] / widths[:-1].unsqueeze(1)
+    falling = ramps[2:] / widths[1:].unsqueeze(1)
+    weights = torch.minimum(rising, falling).clamp_min(0.0)  # (n_mels, F)
+    return weights * (2.0 / (edges[2:] - edges[:-2])).unsqueeze(1)
+
+
+def dct_matrix(n_out: int, n_in: int) -> Tensor:
+    """The orthonormal DCT-II (n_out, n_in): ``D[k, m] = s_k cos(π k (2m + 1) / (2 n_in))``,
+    ``s_0 = sqrt(1 / n_in)``, ``s_k = sqrt(2 / n_in)``."""
+    k = torch.arange(n_out, dtype=torch.float64).unsqueeze(1)
+    m = torch.arange(n_in, dtype=torch.float64).unsqueeze(0)
+    matrix = torch.cos(math.pi * k * (2 * m + 1) / (2 * n_in)) * math.sqrt(2.0 / n_in)
+    matrix[0] /= math.sqrt(2.0)
+    return matrix
+
+
+def power_spectrogram(waveform: Tensor, config: FeatureConfig) -> Tensor:
+    """``|STFT|²`` (n_fft/2 + 1, T) of a mono waveform (N,), centred with zero padding."""
+    window = torch.hann_window(config.window, periodic=True, dtype=torch.float64)
+    spectrum = torch.stft(
+        waveform.to(torch.float64),
+        n_fft=config.n_fft,
+        hop_length=config.hop,
+        win_length=config.window,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    return spectrum.abs() ** 2
+
+
+def log_mel(waveform: Tensor, config: FeatureConfig) -> Tensor:
+    """Log mel energies in dB (n_mels, T), floored ``TOP_DB`` below the clip's loudest."""
+    weights = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
+    energies = weights @ power_spectrogram(waveform, config)  # (n_mels, T)
+    decibels = 10.0 * torch.log10(energies.clamp_min(AMIN))
+    return decibels.clamp_min(float(decibels.max()) - TOP_DB)
+
+
+def mfcc(waveform: Tensor, config: FeatureConfig) -> Tensor:
+    """MFCCs (n_mfcc, T): the orthonormal DCT-II of :func:`log_mel` over its mel axis."""
+    return dct_matrix(config.n_mfcc, config.n_mels) @ log_mel(waveform, config)
+
+
+def extract(waveform: Tensor, config: FeatureConfig) -> Tensor:
+    """The model's input for one clip: frames (T, F) of log-mel or MFCC features, each feature
+    normalised to zero mean and unit deviation over the clip, float32."""
+    raw = mfcc(waveform, config) if config.features == "mfcc" else log_mel(waveform, config)
+    frames = raw.T  # (T, F)
+    centred = frames - frames.mean(dim=0, keepdim=True)
+    return (centred / (centred.std(dim=0, unbiased=False, keepdim=True) + 1e-5)).float()

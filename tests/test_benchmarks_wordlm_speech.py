@@ -1,0 +1,88 @@
+"""Smoke tests of benchmarks/wordlm.py and benchmarks/speech.py on tiny data: records, no
+retraining of a finished run, resuming an interrupted one, and the reports. No timing asserted;
+the speech test makes a six-clip-per-speaker FSDD look-alike, never reading the real files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import rnnkit
+from rnnkit.api import parse_options
+from tests.test_audio import tone, write_wav
+from tests.test_word_lm import CORPUS
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY_WORDS = ["--tokenizer", "word", "--hidden", "8", "--layers", "1", "--batch-size", "4"]
+TINY_WORDS += ["--seq-len", "8", "--eval-every", "3", "--warmup-steps", "0"]
+
+
+def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeypatch):
+    bench = _load("wordlm")
+    monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    corpus = tmp_path / "captions.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    arguments = ["--data", str(corpus), *TINY_WORDS, "--max-steps", "4"]
+    interrupted = tmp_path / "runs" / "tiny-s1"  # stopped after 2 of its 4 steps
+    options = parse_options("lm", [*arguments, "--no-progress", "--seed", "1", "--max-steps", "2"])
+    rnnkit.train("lm", options, interrupted)
+    record = bench.record("tiny", 1, arguments, threads=1)
+    assert record["steps"] == 4 and (interrupted / "eval.json").is_file()
+    assert 1 < record["kneser_ney_perplexity"] < record["unigram_perplexity"]
+    assert (
+        record["ratio_to_kneser_ney"] == record["test_perplexity"] / record["kneser_ney_perplexity"]
+    )
+    again = bench.record("tiny", 1, arguments, threads=1)  # eval.json exists: not trained again
+    assert again["train_seconds"] == record["train_seconds"]
+    results = {"machine": {"date": "today"}, "target": {"recipe": "x", "runs": [record]}}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "wordlm.json").write_text(json.dumps(results))
+    text = bench.report()
+    assert "| 1 | " in text and "Target (test perplexity <= 0.75 x Kneser-Ney" in text
+    assert (tmp_path / "results" / "wordlm.md").read_text() == text
+
+
+def test_speech_official_and_speaker_folds_are_recorded_and_reported(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    for digit, frequency in (("0", 300), ("1", 1800)):
+        for speaker in ("ann", "bob"):
+            for take in range(7):
+                samples = tone(frequency, 0.1 + 0.02 * take, phase=rng.uniform(0, 6))
+                write_wav(
+                    tmp_path / "data" / "fsdd" / "recordings" / f"{digit}_{speaker}_{take}.wav",
+                    samples,
+                )
+    monkeypatch.setenv("RNNKIT_DATA", str(tmp_path / "data"))
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('data = "fsdd"\nhidden = 4\nlayers = 1\nepochs = 2\nbatch-size = 8\n')
+    bench = _load("speech")
+    monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench, "RECIPE", str(recipe))
+    bench.main(["official", "--cells", "gru", "--threads", "1"])
+    bench.main(["speakers", "--cells", "gru", "--threads", "1"])
+    results = json.loads((tmp_path / "results" / "speech.json").read_text())
+    official = results["official"]["gru"][0]
+    assert official["test_clips"] == 20  # takes 0-4 of 2 digits x 2 speakers
+    assert official["ms_per_step"] > 0 and official["model_ms"] > 0 and official["features_ms"] > 0
+    folds = results["speakers"]["gru"]
+    assert sorted(r["speaker"] for r in folds) == ["ann", "bob"]
+    assert all(r["test_clips"] == 14 for r in folds)
+    text = (tmp_path / "results" / "speech.md").read_text()
+    assert "### Official split" in text and "mean " in text and "minimum" in text

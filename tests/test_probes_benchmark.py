@@ -1,0 +1,57 @@
+"""Smoke test of benchmarks/probes.py: every kind of trial end to end at tiny sizes, the report
+and figures it writes, skipping what is recorded; and the full study's plan without running it."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "probes.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark_probes", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_full_plan_matches_parameter_counts_and_fits_45_minutes_on_two_workers():
+    bench = _load_benchmark()
+    trials = bench.experiments()
+    assert len(trials) == 4 * 3 * 2 + 3 * 3 * 2 + 2  # adding, copy, relu with and without clip
+    for spec in trials.values():
+        lstm = bench.parameters("lstm", 64, spec["probe"])
+        assert abs(bench.parameters(spec["cell"], spec["hidden"], spec["probe"]) / lstm - 1) < 0.02
+    assert sum(spec["budget_s"] for spec in trials.values()) / 2 <= 45 * 60
+    logged = [name for name, spec in trials.items() if "--log-grad-flow" in spec["args"]]
+    assert sorted(logged) == [f"adding-T200-{cell}-s0" for cell in ("gru", "lstm", "rnn")]
+
+
+def test_smoke_study_writes_the_report_and_skips_recorded_trials(tmp_path, capsys):
+    bench = _load_benchmark()
+    out = tmp_path / "results" / "probes.json"
+    argv = ["--smoke", "--workers", "1", "--out", str(out), "--runs", str(tmp_path / "runs")]
+    assert bench.main(argv) == 0
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 8
+    for record in results.values():
+        assert record["parameters"] == bench.parameters(
+            record["cell"], record["hidden"], record["probe"]
+        )
+        assert record["commands"][0].startswith("rnnkit train probe --task ")
+    assert results["copy-T5-lstm-s0"]["metric"] == "cross_entropy"
+    flow = results["adding-T10-rnn-s0"]["grad_flow"]
+    assert len(flow["initial"]) == len(flow["trained"]) == 10
+    clipped, free = results["relu-T10-clip-1.0"], results["relu-T10-clip-none"]
+    assert free["clip_norm"] is None and free["clip_share"] == 0.0 and clipped["clip_share"] > 0
+    markdown = (tmp_path / "probes.md").read_text()
+    for heading in ("## Adding", "## Copy memory", "## The gradient per step", "## ReLU RNN"):
+        assert heading in markdown
+    assert "(results/probes_grad_flow_T10.png)" in markdown
+    assert (tmp_path / "results" / "probes_grad_flow_T10.png").is_file()
+    assert (tmp_path / "results" / "probes_relu_clipping.png").is_file()
+    capsys.readouterr()
+    assert bench.main(argv) == 0  # everything recorded with the same options: nothing reruns
+    assert "0 trials to run, 8 recorded" in capsys.readouterr().out
