@@ -256,7 +256,7 @@ class _RecurrentLayer(nn.Module):
         if backend == "fused":
             output, final = self._run_fused(input, state, lengths)  # (T, B, D*H), (L*D, B, H)
         else:
-            step = self._compiled_step()[0] if backend == "compiled" else self._step
+            step = self._compiled_step()[0] if backend == "compiled" else None
             output, final = self._run_reference(input, state, lengths, step)
 
         if packed:
@@ -297,7 +297,9 @@ class _RecurrentLayer(nn.Module):
                 source = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
                 gx = F.linear(source, weight_ih, bias_ih)  # (T, B, G*H): all steps at once
                 initial = tuple(s[index] for s in state)
-                output, final = self._scan(gx, initial, weight_hh, bias_hh, mask, step)
+                scan = (gx, initial, weight_hh, bias_hh, mask)
+                # the plain call unless compiled: diagnostics wrap _scan with this signature
+                output, final = self._scan(*scan) if step is None else self._scan(*scan, step)
                 if direction == 1:
                     output = reverse_padded(output, lengths)
                 outputs.append(output)
