@@ -3,8 +3,8 @@
 ``import rnnkit`` loads only the standard library; torch and numpy load with the first cell, layer
 or attention module used (so the ``rnnkit`` command starts inside its own error handling, and
 Ctrl-C while torch loads is a clean exit), training, data and plotting when used.
-``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate`` and ``rnnkit.diagnose`` are the Python API
-(:mod:`rnnkit.api`).
+``rnnkit.train``, ``rnnkit.load``, ``rnnkit.evaluate``, ``rnnkit.diagnose`` and ``rnnkit.export``
+are the Python API (:mod:`rnnkit.api`).
 """
 
 from importlib import import_module
@@ -41,11 +41,11 @@ def train(task, config=None, out=None, **options):
     return api.train(task, config, out, **options)
 
 
-def load(run):
+def load(run, engine="torch"):
     """A trained run with its best weights; see :func:`rnnkit.api.load`."""
     from rnnkit import api
 
-    return api.load(run)
+    return api.load(run, engine)
 
 
 def evaluate(run, data=None, **options):
@@ -53,6 +53,13 @@ def evaluate(run, data=None, **options):
     from rnnkit import api
 
     return api.evaluate(run, data, **options)
+
+
+def export(run, out, format="onnx"):
+    """Export a run's model (ONNX) with its sidecar; see :func:`rnnkit.api.export`."""
+    from rnnkit import api
+
+    return api.export(run, out, format)
 
 
 def diagnose(run, data=None, batches=4, **options):
@@ -67,6 +74,7 @@ __all__ = [
     "train",
     "load",
     "evaluate",
+    "export",
     "diagnose",
     "RNNCell",
     "LSTMCell",

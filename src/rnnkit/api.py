@@ -10,6 +10,7 @@ Options are named as on the command line (``hidden``, ``max-steps``; field names
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -149,13 +150,26 @@ def train(
     return {**summary, "out": str(run), "parameters": parameters}
 
 
-def load(run: str | Path) -> Any:
-    """A trained run with its best weights: ``.model``, ``.config`` and the task's artifacts."""
-    return tasks.get(task_of(run)).load(run)
+def load(run: str | Path, engine: str = "torch") -> Any:
+    """A trained run with its best weights: ``.model``, ``.config`` and the task's artifacts.
+
+    ``engine="onnxruntime"``: ``.model`` is the run's exported ONNX graph in onnxruntime, answering
+    the calls the task's evaluation and generation make (:mod:`rnnkit.onnxengine`)."""
+    from rnnkit import onnxengine
+
+    onnxengine.check_engine(engine)
+    task = task_of(run)
+    loaded = tasks.get(task).load(run)
+    if engine == "onnxruntime":
+        loaded = onnxengine.through_onnxruntime(loaded, run, task)
+    return loaded
 
 
 def evaluate(
-    run: str | Path, data: str | None = None, report: Callable[[dict], None] | None = None
+    run: str | Path,
+    data: str | None = None,
+    report: Callable[[dict], None] | None = None,
+    engine: str = "torch",
 ) -> dict:
     """Score a run's best weights on its own test data, write ``RUN/eval.json`` and return it;
     ``result["valid"]`` holds the validation metrics. With ``data``, score that file or dataset
@@ -163,8 +177,42 @@ def evaluate(
     written (the CLI prints it, so that a run folder that cannot be written loses nothing).
 
     The run's own data files are checked against the sha256 stored with the run; a missing or
-    changed file is an InputError (pass ``data`` to score another file on purpose)."""
-    return tasks.get(task_of(run)).evaluate(run, data, report)
+    changed file is an InputError (pass ``data`` to score another file on purpose).
+    ``engine="onnxruntime"`` scores the exported graph with the same code and writes
+    ``RUN/eval.onnxruntime.json`` instead (eval.json stays the PyTorch model's)."""
+    from rnnkit import onnxengine
+    from rnnkit.io import write_json
+
+    onnxengine.check_engine(engine)
+    spec = tasks.get(task_of(run))
+    if engine == "torch":
+        return spec.evaluate(run, data, report)
+    spec = copy.copy(spec)  # the same spec, whose load hands over the graph
+    spec.load = lambda run: load(run, engine)
+    written = Path(run) / "eval.json"
+    before = written.read_bytes() if written.is_file() else None
+    try:
+        result = {**spec.evaluate(run, data), "engine": engine}
+    finally:  # eval.json stays the PyTorch model's
+        if before is None:
+            written.unlink(missing_ok=True)
+        else:
+            written.write_bytes(before)
+    if report is not None:
+        report(result)
+    write_json(Path(run) / f"eval.{engine}.json", result)
+    return result
+
+
+def export(run: str | Path, out: str | Path, format: str = "onnx") -> dict:
+    """Export a run's model to ``out`` (:mod:`rnnkit.onnx_export`); returns the sidecar written
+    beside it (``out + ".json"``)."""
+    from rnnkit.onnx_export import FORMATS, export_onnx
+
+    if format not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    task = task_of(run)
+    return export_onnx(run, tasks.get(task).load(run), task, out)
 
 
 def diagnose(

@@ -11,7 +11,10 @@ A layer owns the parameters (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``,
   ``torch.nn.RNN/LSTM/GRU`` call) on the same parameters.
 
 ``auto`` (the default) picks ``fused`` whenever it computes the same function, which is every
-configuration except ``GRU(reset_after=False)``. The choice is recorded in ``layer.last_backend``
+configuration except ``GRU(reset_after=False)``. ``compiled`` is an option for the reference
+loop: the LSTM's elementwise gate equations run as one function with its derivatives written out,
+compiled by ``torch.compile`` when a compiler works (:mod:`rnnkit.gates`); other cells run the
+plain reference step. The choice is recorded in ``layer.last_backend``
 and ``layer.last_backend_reason`` and logged at DEBUG level on the ``rnnkit.layers`` logger.
 
 Variable lengths (``lengths=`` or a ``PackedSequence`` input) follow PyTorch's packed semantics:
@@ -35,7 +38,7 @@ __all__ = ["RNN", "LSTM", "GRU", "BACKENDS"]
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "reference", "fused")
+BACKENDS = ("auto", "reference", "fused", "compiled")
 State = tuple[Tensor, ...]  # (h,) for RNN and GRU, (h, c) for LSTM; each (B, H) inside the loop
 
 
@@ -126,6 +129,10 @@ class _RecurrentLayer(nn.Module):
     def _fused_kernel(self):
         raise NotImplementedError
 
+    def _compiled_step(self):
+        """The compiled backend's step and how it runs (the plain step unless overridden)."""
+        return self._step, "the reference step (no fused gate function for this cell)"
+
     def _fused_unavailable(self) -> str | None:
         """Why the fused kernel would compute something else, or None if it computes the same."""
         return None
@@ -190,6 +197,8 @@ class _RecurrentLayer(nn.Module):
         unavailable = self._fused_unavailable()
         if self.backend == "reference":
             return "reference", "requested"
+        if self.backend == "compiled":
+            return "compiled", f"requested: {self._compiled_step()[1]}"
         if self.backend == "fused":
             if unavailable:
                 raise ValueError(
@@ -244,8 +253,11 @@ class _RecurrentLayer(nn.Module):
         if (backend, reason) != (self.last_backend, self.last_backend_reason):
             logger.debug("%s: backend %s (%s)", type(self).__name__, backend, reason)
         self.last_backend, self.last_backend_reason = backend, reason
-        run = self._run_fused if backend == "fused" else self._run_reference
-        output, final = run(input, state, lengths)  # (T, B, D*H), tuple of (L*D, B, H)
+        if backend == "fused":
+            output, final = self._run_fused(input, state, lengths)  # (T, B, D*H), (L*D, B, H)
+        else:
+            step = self._compiled_step()[0] if backend == "compiled" else None
+            output, final = self._run_reference(input, state, lengths, step)
 
         if packed:
             sorted_output = output.index_select(1, packed_input.sorted_indices)
@@ -268,7 +280,7 @@ class _RecurrentLayer(nn.Module):
         return output, (final if self.num_states > 1 else final[0])
 
     def _run_reference(
-        self, x: Tensor, state: State, lengths: Tensor | None
+        self, x: Tensor, state: State, lengths: Tensor | None, step=None
     ) -> tuple[Tensor, State]:
         steps = x.shape[0]
         mask = None
@@ -285,7 +297,9 @@ class _RecurrentLayer(nn.Module):
                 source = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
                 gx = F.linear(source, weight_ih, bias_ih)  # (T, B, G*H): all steps at once
                 initial = tuple(s[index] for s in state)
-                output, final = self._scan(gx, initial, weight_hh, bias_hh, mask)
+                scan = (gx, initial, weight_hh, bias_hh, mask)
+                # the plain call unless compiled: diagnostics wrap _scan with this signature
+                output, final = self._scan(*scan) if step is None else self._scan(*scan, step)
                 if direction == 1:
                     output = reverse_padded(output, lengths)
                 outputs.append(output)
@@ -297,17 +311,19 @@ class _RecurrentLayer(nn.Module):
         return layer_input, final_states
 
     def _scan(
-        self, gx: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, mask
+        self, gx: Tensor, state: State, weight_hh: Tensor, bias_hh: Tensor | None, mask, step=None
     ) -> tuple[Tensor, State]:
-        """Run the recurrence over the (T, B, G*H) input projections; returns (T, B, H), state."""
+        """Run the recurrence over the (T, B, G*H) input projections; returns (T, B, H), state.
+        ``step`` replaces :meth:`_step` (the compiled backend's)."""
+        step = step or self._step
         outputs = []
         if mask is None:
             for gx_t in gx.unbind(0):
-                state = self._step(gx_t, state, weight_hh, bias_hh)
+                state = step(gx_t, state, weight_hh, bias_hh)
                 outputs.append(state[0])
         else:
             for gx_t, valid in zip(gx.unbind(0), mask.unsqueeze(-1).unbind(0), strict=True):
-                new = self._step(gx_t, state, weight_hh, bias_hh)
+                new = step(gx_t, state, weight_hh, bias_hh)
                 # a finished sequence keeps its state and outputs zeros
                 state = tuple(torch.where(valid, n, s) for n, s in zip(new, state, strict=True))
                 outputs.append(new[0] * valid)
@@ -423,6 +439,11 @@ class LSTM(_RecurrentLayer):
 
     def _step(self, gx, state, weight_hh, bias_hh):
         return LSTMCell.recurrence(gx, state, weight_hh, bias_hh)
+
+    def _compiled_step(self):
+        from rnnkit import gates
+
+        return gates.lstm_step, gates.status()
 
     def _fused_kernel(self):
         return _VF.lstm

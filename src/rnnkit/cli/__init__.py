@@ -5,6 +5,7 @@
     rnnkit diagnose RUN [options]             gradient per time step, gates, recurrent spectra
     rnnkit sample | forecast | classify | translate RUN ...   use a trained run
     rnnkit data list                          the registered datasets and where each is found
+    rnnkit export RUN --out model.onnx        the model as an ONNX graph
 
 Every problem with what the user gave is an :class:`rnnkit.errors.InputError`: it is printed as
 one line on stderr and the exit code is 2. A full disk is exit code 1 (as a failed training is),
@@ -37,6 +38,7 @@ COMMANDS = (
     "rnnkit.cli.forecast",
     "rnnkit.cli.classify",
     "rnnkit.cli.translate",
+    "rnnkit.cli.export",
     "rnnkit.cli.study",
     "rnnkit.cli.diagnose",
     "rnnkit.cli.data",
@@ -116,10 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="a run directory (the --out of rnnkit train)")
     evaluate.add_argument("--data", help="evaluate on this data instead of the run's own split")
     add_threads(evaluate)
+    add_engine_argument(evaluate)
     evaluate.set_defaults(handler=_evaluate)
     for command in _commands_of(parser):
         add_verbosity(command)
     return parser
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    """``--engine torch|onnxruntime`` of the commands that can run the exported graph."""
+    parser.add_argument(
+        "--engine",
+        default="torch",
+        choices=("torch", "onnxruntime"),
+        help="torch, or onnxruntime: export the run to ONNX and run the graph (needs the "
+        "[export] extra; eval results go to eval.onnxruntime.json)",
+    )
 
 
 def set_threads(threads: int | None) -> None:
@@ -144,7 +158,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         except BrokenPipeError:  # `rnnkit evaluate RUN | head`: eval.json is still written
             _silence_stdout()
 
-    api.evaluate(args.run, args.data, report=report)
+    api.evaluate(args.run, args.data, report=report, engine=args.engine)
     return EXIT_OK
 
 

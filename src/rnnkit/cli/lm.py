@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.cli import add_threads, set_threads
+from rnnkit.cli import add_engine_argument, add_threads, set_threads
 from rnnkit.errors import InputError
 
 
@@ -47,12 +47,25 @@ def add_commands(commands) -> None:
         "--seed", type=int, default=None, help="repeatable sampling (default: a random seed)"
     )
     add_threads(sample)
+    sample.add_argument(
+        "--num-samples",
+        type=int,
+        default=1,
+        help="independent samples generated as one batch; sample i is seeded --seed + i",
+    )
+    sample.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "int8"),
+        help="weights while sampling: fp32, bf16, or int8 (dynamic quantization)",
+    )
+    add_engine_argument(sample)
     sample.set_defaults(handler=sample_command)
 
 
 def sample_command(args: argparse.Namespace) -> int:
-    from rnnkit import sampling
-    from rnnkit.tasks.lm import SPEC, generate
+    from rnnkit import api, sampling
+    from rnnkit.tasks.lm import generate, generate_samples
 
     set_threads(args.threads)
     if args.length < 0:
@@ -61,26 +74,36 @@ def sample_command(args: argparse.Namespace) -> int:
         sampling.check_options(args.temperature, args.top_k, args.top_p)
     except ValueError as error:
         raise InputError(str(error)) from None
-    loaded = SPEC.load(args.run)
-    model, vocab = loaded.model, loaded.vocab
+    if args.engine != "torch" and args.precision != "fp32":
+        raise InputError(f"--precision {args.precision} needs --engine torch")
+    task = api.task_of(args.run)
+    if task != "lm":
+        raise InputError(f"{args.run}: is a {task} run, not an lm run")
+    loaded = api.load(args.run, args.engine)
+    options = {
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "precision": args.precision,
+    }
     try:
-        stream = generate(
-            model,
-            vocab,
-            args.prime,
-            args.length,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            seed=args.seed,
+        if args.num_samples == 1:  # streamed as it is drawn
+            stream = generate(loaded.model, loaded.vocab, args.prime, args.length, **options)
+            sys.stdout.write(args.prime)
+            for piece in stream:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            sys.stdout.write("\n")
+            return 0
+        samples = generate_samples(
+            loaded.model, loaded.vocab, args.prime, args.length, args.num_samples, **options
         )
-        sys.stdout.write(args.prime)
-        for piece in stream:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
     except ValueError as error:
         if isinstance(error, InputError):
             raise
         raise InputError(str(error)) from None
-    sys.stdout.write("\n")
+    for index, text in enumerate(samples):
+        seed = "" if args.seed is None else f" (seed {args.seed + index})"
+        sys.stdout.write(f"=== sample {index + 1}{seed} ===\n{args.prime}{text}\n")
     return 0

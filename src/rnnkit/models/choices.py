@@ -14,7 +14,7 @@ LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 CELL_NAMES = tuple(LAYERS)
 NONLINEARITIES = ("tanh", "relu")
-BACKENDS = ("auto", "reference", "fused")
+BACKENDS = ("auto", "reference", "fused", "compiled")
 ATTENTIONS = ("none", *attention_lib.KINDS)  # "none": no attention
 
 
@@ -39,6 +39,7 @@ def backend_option():
     return option(
         "auto",
         "auto (fused PyTorch kernels when they compute the same thing), reference (rnnkit's "
-        "cells in a Python loop) or fused",
+        "cells in a Python loop), fused, or compiled (the reference loop with a fused LSTM gate "
+        "function, torch.compile'd when a compiler works)",
         choices=BACKENDS,
     )

@@ -8,8 +8,10 @@
   With attention, ``c`` is the attention context of ``s`` over the encoder outputs.
 - ``decoder="autoregressive"``: a recurrent decoder of the same cell, started from the encoder's
   final state, is fed its own previous prediction (the last observed value at the first step) and
-  predicts one step at a time. With attention, each decoder state ``h_t`` attends over the encoder
-  outputs and the prediction is made from ``tanh(W_c [c_t; h_t])`` (Luong et al., 2015).
+  predicts one step at a time (outside training, with preallocated buffers:
+  :class:`rnnkit.stepper.LayerStepper`). With attention, each decoder state ``h_t`` attends over
+  the encoder outputs and the prediction is made from ``tanh(W_c [c_t; h_t])`` (Luong et al.,
+  2015).
 - ``window_norm``: ``last`` subtracts each window's last observed value from every input column and
   adds the target's back to the outputs (NLinear, Zeng et al., 2023), so the network forecasts the
   change from now and a level shift between training and test data costs nothing; ``mean`` does
@@ -34,6 +36,7 @@ from rnnkit.models.choices import (
     nonlinearity_option,
     recurrent_layer,
 )
+from rnnkit.stepper import LayerStepper
 
 DECODERS = ("direct", "autoregressive")
 WINDOW_NORMS = ("none", "last", "mean")
@@ -202,8 +205,16 @@ class Forecaster(nn.Module):
                 else torch.tanh(self.bridge(final))
             )  # (layers, B, Hd)
         state, previous, steps = final, last, []
+        stepper = None
+        if not torch.is_grad_enabled() and not torch.jit.is_tracing():
+            # forecasting, not training or exporting: step with preallocated buffers
+            stepper = LayerStepper(self.decoder, last.shape[0])
+            stepper.set_state(state)
         for _ in range(self.horizon):
-            h, state = self.decoder(previous, state)  # (B, 1, Hd)
+            if stepper is None:
+                h, state = self.decoder(previous, state)  # (B, 1, Hd)
+            else:
+                h = stepper.step(previous[:, 0]).unsqueeze(1)  # (B, 1, Hd)
             if self.attention is not None:
                 context, _ = self.attention(h, outputs)  # (B, 1, D*Hd)
                 h = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # (B, 1, Hd)

@@ -37,6 +37,7 @@ from rnnkit.models.choices import (
     nonlinearity_option,
     recurrent_layer,
 )
+from rnnkit.stepper import LayerStepper, Projection
 
 
 @dataclass
@@ -286,6 +287,10 @@ class CharLM(nn.Module):
             output = combined[:, 0]
         return self.head(output), (rnn_state, memory)
 
+    def stepper(self, batch: int = 1, precision: str = "fp32") -> LMStepper:
+        """Generation's inner loop for ``batch`` rows (:class:`LMStepper`)."""
+        return LMStepper(self, batch, precision)
+
     @staticmethod
     def detach_state(state):
         """Cut the graph between truncated-BPTT chunks."""
@@ -303,3 +308,45 @@ class CharLM(nn.Module):
     def sizes(self) -> dict[str, int]:
         """The sizes that come from the data (stored in config.json beside the options)."""
         return {"vocab_size": self.vocab_size}
+
+
+class LMStepper:
+    """Generation's inner loop: ``read(ids (B, T))`` takes a prompt and ``step(ids (B,))`` one
+    character per row, each returning the next logits (B, V) in a buffer that the next call
+    overwrites.
+
+    Without attention the layer steps through :class:`rnnkit.stepper.LayerStepper` (preallocated
+    buffers, layer 0's input projection looked up by character, weights in ``precision``) and the
+    head writes into one logits buffer; with attention each step is :meth:`CharLM.step`."""
+
+    def __init__(self, model: CharLM, batch: int, precision: str = "fp32") -> None:
+        self.model = model.eval()
+        self.fast = model.attention is None
+        self.state = None
+        if self.fast:
+            ids = torch.arange(model.vocab_size, device=model.head.weight.device)
+            with torch.no_grad():
+                inputs = model.embed(ids.unsqueeze(0))[0]  # (V, I): each character's input
+            self.layer = LayerStepper(model.rnn, batch, precision, inputs=inputs)
+            self.head = Projection(model.head.weight, model.head.bias, batch, precision)
+            self.logits = torch.zeros(batch, model.vocab_size)
+        elif precision != "fp32":
+            raise InputError(f"--precision {precision} needs a model without attention")
+
+    @torch.no_grad()
+    def read(self, ids: Tensor) -> Tensor:
+        """Run the prompt ids (B, T) through the model; the logits (B, V) after its last one."""
+        logits, state = self.model(ids)  # (B, T, V)
+        if not self.fast:
+            self.state = state
+            return logits[:, -1]
+        self.layer.set_state(state[0])
+        return self.logits.copy_(logits[:, -1])
+
+    @torch.no_grad()
+    def step(self, ids: Tensor) -> Tensor:
+        """The logits (B, V) after one more character per row, ``ids`` (B,)."""
+        if not self.fast:
+            logits, self.state = self.model.step(ids, self.state)
+            return logits
+        return self.head.into(self.logits, self.layer.step(ids=ids))

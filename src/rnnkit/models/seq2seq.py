@@ -40,6 +40,7 @@ from rnnkit.models.choices import (
     backend_option,
     cell_option,
 )
+from rnnkit.stepper import LayerStepper, Projection
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -168,20 +169,27 @@ class Seq2Seq(nn.Module):
         embedded = self.dropout(self.target_embedding(tokens))  # (B, E)
         rnn_state = self.cell(torch.cat([embedded, feed], dim=-1), rnn_state)
         h = rnn_state[0] if isinstance(rnn_state, tuple) else rnn_state  # (B, H)
-        weights = None
-        if self.attention is None:
-            context = memory.summary  # (B, H)
-        else:
-            context, weights = self.attention(
-                h.unsqueeze(1), memory.states, mask=memory.mask, projected_keys=memory.keys
-            )
-            context, weights = context.squeeze(1), weights.squeeze(1)  # (B, H), (B, S)
+        context, weights = self.attend(h, memory)
         attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # h~_t (B, H)
         return attentional, (rnn_state, attentional), weights
+
+    def attend(self, h: Tensor, memory: Memory) -> tuple[Tensor, Tensor | None]:
+        """The context c_t (B, H) of decoder state h (B, H) and its weights (B, S) (None without
+        attention: the context is the summary)."""
+        if self.attention is None:
+            return memory.summary, None
+        context, weights = self.attention(
+            h.unsqueeze(1), memory.states, mask=memory.mask, projected_keys=memory.keys
+        )
+        return context.squeeze(1), weights.squeeze(1)  # (B, H), (B, S)
 
     def logits(self, attentional: Tensor) -> Tensor:
         """h~ (..., H) -> next-token logits (..., V)."""
         return self.output(self.dropout(attentional))
+
+    def decoder_stepper(self, memory: Memory) -> DecoderStepper:
+        """Greedy decoding's inner loop over ``memory``'s rows (:class:`DecoderStepper`)."""
+        return DecoderStepper(self, memory)
 
     def forward(
         self,
@@ -214,6 +222,47 @@ class Seq2Seq(nn.Module):
                 predicted = logits[-1].detach().argmax(dim=-1)
                 tokens = torch.where(coin < teacher_forcing, target_in[:, t + 1], predicted)
         return torch.stack(logits, dim=1)
+
+
+class DecoderStepper:
+    """:meth:`Seq2Seq.step` and :meth:`Seq2Seq.logits` for decoding (eval mode), the cell stepped
+    with preallocated buffers (:class:`rnnkit.stepper.LayerStepper`): the input ``[E y; h~]`` is
+    assembled in one buffer, and the combination and output layers write into their own.
+    ``step(tokens (B,))`` returns the logits (B, V) (a buffer the next step overwrites) and the
+    attention weights (B, S) or None."""
+
+    def __init__(self, model: Seq2Seq, memory: Memory) -> None:
+        self.model, self.memory = model, memory
+        batch, hidden = memory.summary.shape[0], model.config.hidden_size
+        self.embedding_dim = model.config.embedding_dim
+        self.cell = LayerStepper(model.cell, batch)
+        with torch.no_grad():
+            rnn_state, feed = model.initial_state(memory)
+        self.cell.set_state(
+            tuple(s.unsqueeze(0) for s in rnn_state)
+            if isinstance(rnn_state, tuple)
+            else rnn_state.unsqueeze(0)
+        )
+        self.embedded = torch.zeros(batch, self.embedding_dim)
+        self.x = torch.cat([self.embedded, feed], dim=1)  # (B, E + H): [E y; h~]
+        self.context_h = torch.zeros(batch, 2 * hidden)  # [c_t; h_t]
+        self.feed = torch.zeros(batch, hidden)  # h~_t
+        self.combine = Projection(model.combine.weight, model.combine.bias, batch, "fp32")
+        self.output = Projection(model.output.weight, model.output.bias, batch, "fp32")
+        self.logits = torch.zeros(batch, model.tgt_vocab_size)
+
+    @torch.no_grad()
+    def step(self, tokens: Tensor) -> tuple[Tensor, Tensor | None]:
+        model, hidden = self.model, self.feed.shape[1]
+        torch.index_select(model.target_embedding.weight, 0, tokens, out=self.embedded)
+        self.x[:, : self.embedding_dim].copy_(self.embedded)
+        h = self.cell.step(self.x)  # (B, H)
+        context, weights = model.attend(h, self.memory)  # (B, H), (B, S) or None
+        self.context_h[:, :hidden].copy_(context)
+        self.context_h[:, hidden:].copy_(h)
+        self.combine.into(self.feed, self.context_h).tanh_()  # h~_t = tanh(W_c [c_t; h_t])
+        self.x[:, self.embedding_dim :].copy_(self.feed)
+        return self.output.into(self.logits, self.feed), weights
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -259,15 +308,14 @@ def greedy(
     model.eval()
     batch = source.shape[0]
     limits = max_lengths(source_lengths, max_length_ratio, max_length_offset)  # (B,)
-    memory = model.encode(source, source_lengths)
-    state = model.initial_state(memory)
+    decoder = model.decoder_stepper(model.encode(source, source_lengths))
     tokens = torch.full((batch,), BOS_ID, dtype=torch.long)
     finished = torch.zeros(batch, dtype=torch.bool)
     scores = torch.zeros(batch)
     history, weights_history = [], []
     for t in range(int(limits.max())):
-        attentional, state, weights = model.step(tokens, state, memory)
-        logits = model.logits(attentional).float()  # (B, V)
+        logits, weights = decoder.step(tokens)  # (B, V), (B, S) or None
+        logits = logits.float()
         logits[t + 1 >= limits] = _only(EOS_ID, logits.shape[-1])  # out of room: end here
         tokens = sampling.sample(logits, temperature, top_k, top_p, generator)  # (B,)
         tokens = torch.where(finished, torch.full_like(tokens, PAD_ID), tokens)

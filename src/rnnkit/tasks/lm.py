@@ -274,8 +274,8 @@ def stream_loss(model: CharLM, ids: Tensor, chunk: int = EVAL_CHUNK) -> float:
 
 
 @torch.inference_mode()
-def generate_ids(
-    model: CharLM,
+def sample_ids(
+    model,
     vocab: Vocabulary,
     prime: str,
     length: int,
@@ -283,33 +283,68 @@ def generate_ids(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int | None = None,
-) -> Iterator[int]:
-    """Yield ``length`` token ids, one at a time, continuing ``prime`` (characters, or words
-    where one outside the vocabulary reads as ``<unk>``). The vocabulary's ``never_sampled``
-    ids (a word model's ``<pad>`` and ``<unk>``) are never drawn."""
+    num_samples: int = 1,
+    precision: str = "fp32",
+) -> Iterator[Tensor]:
+    """Yield ``length`` steps of ``num_samples`` independent samples continuing ``prime``
+    (characters, or words where one outside the vocabulary reads as ``<unk>``): token ids (N,), a
+    buffer the next step overwrites. Sample i is seeded ``seed + i``, so it is the sample that
+    batch-1 generation draws with that seed. The vocabulary's ``never_sampled`` ids (a word
+    model's ``<pad>`` and ``<unk>``) are never drawn. ``model`` is a :class:`CharLM` or an
+    engine's model with the same ``stepper(batch, precision)``."""
     sampling.check_options(temperature, top_k, top_p)
-    ids = vocab.encode_prime(prime)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    model.eval()
-    logits, state = model(ids.unsqueeze(0))  # (1, T, V): read the prime at once
-    last = logits[:, -1]  # (1, V)
-    banned = list(vocab.never_sampled)
-    table = model.input_table()
-    for _ in range(length):
-        last[:, banned] = float("-inf")
-        token = sampling.sample(last, temperature, top_k, top_p, generator)  # (1,)
-        yield int(token)
-        last, state = model.step(token, state, table)
+    if num_samples < 1:
+        raise InputError(f"--num-samples must be >= 1, got {num_samples}")
+    ids = vocab.encode_prime(prime).unsqueeze(0).expand(num_samples, -1)  # (N, T)
+    seeds = [None if seed is None else seed + row for row in range(num_samples)]
+    sampler = sampling.Sampler(
+        num_samples, len(vocab), temperature, top_k, top_p, seeds, vocab.never_sampled
+    )
+    stepper = model.stepper(num_samples, precision)
+    logits = stepper.read(ids)  # (N, V): read the prime at once
+    for position in range(length):
+        tokens = sampler(logits)  # (N,)
+        yield tokens
+        if position + 1 < length:
+            logits = stepper.step(tokens)
 
 
-def generate(model: CharLM, vocab: Vocabulary, prime: str, length: int, **options) -> Iterator[str]:
+def generate_ids(model, vocab: Vocabulary, prime: str, length: int, **options) -> Iterator[int]:
+    """Yield the ids of ``length`` tokens of one sample (:func:`sample_ids` with one row)."""
+    for tokens in sample_ids(model, vocab, prime, length, **options):
+        yield int(tokens[0])
+
+
+def generate(model, vocab: Vocabulary, prime: str, length: int, **options) -> Iterator[str]:
     """Yield the text of ``length`` tokens, one at a time, continuing ``prime``: characters, or
-    words with their spaces (a newline for ``<eos>``). ``options``: :func:`generate_ids`'s
-    ``temperature``, ``top_k``, ``top_p`` and ``seed``."""
-    previous = int(vocab.encode_prime(prime)[-1])
-    for token in generate_ids(model, vocab, prime, length, **options):
-        yield vocab.spell(token, previous)
-        previous = token
+    words with their spaces (a newline for ``<eos>``). ``options``: :func:`sample_ids`'
+    ``temperature``, ``top_k``, ``top_p``, ``seed`` and ``precision``."""
+    for pieces in _spelled(sample_ids(model, vocab, prime, length, **options), vocab, prime):
+        yield pieces[0]
+
+
+def generate_samples(
+    model, vocab: Vocabulary, prime: str, length: int, num_samples: int, **options
+) -> list[str]:
+    """The texts of ``num_samples`` continuations of ``prime``, generated as one batch;
+    ``options`` as for :func:`generate`."""
+    rows: list[list[str]] = [[] for _ in range(num_samples)]
+    tokens = sample_ids(model, vocab, prime, length, num_samples=num_samples, **options)
+    for pieces in _spelled(tokens, vocab, prime):
+        for row, piece in zip(rows, pieces):
+            row.append(piece)
+    return ["".join(row) for row in rows]
+
+
+def _spelled(tokens: Iterator[Tensor], vocab: Vocabulary, prime: str) -> Iterator[list[str]]:
+    """Each step's tokens (N,) as the text each row prints for them."""
+    previous = None
+    for step in tokens:
+        ids = step.tolist()
+        if previous is None:  # the prime's last token precedes every row's first
+            previous = [int(vocab.encode_prime(prime)[-1])] * len(ids)
+        yield [vocab.spell(token, before) for token, before in zip(ids, previous)]
+        previous = ids
 
 
 def baselines(vocab_size: int, train: Tensor, ids: Tensor, order: int) -> dict[str, dict]:
