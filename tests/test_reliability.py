@@ -722,7 +722,7 @@ def test_13_every_command_that_computes_takes_threads_quiet_and_verbose():
     computes_nothing |= {"rnnkit study", "rnnkit study run", "rnnkit study report"}
     computes_nothing |= {"rnnkit study status"}
     commands = _commands_of(build_parser())
-    assert len(commands) == 18  # with main's train probe, study run|report|status and diagnose
+    assert len(commands) == 19  # with train probe, study run|report|status, diagnose and export
     for command in commands:
         flags = {flag for action in command._actions for flag in action.option_strings}
         assert {"-v", "--verbose", "-q", "--quiet"} <= flags, command.prog

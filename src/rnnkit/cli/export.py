@@ -4,7 +4,9 @@ rnnkit or torch (:mod:`rnnkit.onnx_export`)."""
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+
+from rnnkit.cli import add_threads, set_threads
 
 
 def add_commands(commands) -> None:
@@ -18,15 +20,17 @@ def add_commands(commands) -> None:
     export.add_argument("run", help="a run directory (the --out of rnnkit train)")
     export.add_argument("--format", default="onnx", help="onnx (the only format)")
     export.add_argument("--out", required=True, help="the graph's file name, ending in .onnx")
+    add_threads(export)
     export.set_defaults(handler=export_command)
 
 
 def export_command(args: argparse.Namespace) -> int:
     from rnnkit import api
 
+    set_threads(args.threads)
     sidecar = api.export(args.run, args.out, args.format)
     graphs = ", ".join(sidecar["graphs"].values())
-    print(
-        f"rnnkit: {sidecar['task']} run {args.run} -> {graphs} (+ {args.out}.json)", file=sys.stderr
+    logging.getLogger("rnnkit").info(
+        "rnnkit: %s run %s -> %s (+ %s.json)", sidecar["task"], args.run, graphs, args.out
     )
     return 0
