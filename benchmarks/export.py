@@ -13,7 +13,6 @@ of encoder and decoder graphs together), the export time and the graph size.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from rnnkit import onnx_export, onnxengine  # noqa: E402
+from rnnkit.io import write_json  # noqa: E402
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier  # noqa: E402
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig  # noqa: E402
 from rnnkit.models.lm import CharLM, LMConfig  # noqa: E402
@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         "opset": onnx_export.OPSET,
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report)
     print(format_table(report))
     return report
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 import rnnkit
+from rnnkit.io import write_json
 
 CANDIDATES = ("reference", "fused", "torch")
 CELLS = {"RNN": (rnnkit.RNN, nn.RNN), "LSTM": (rnnkit.LSTM, nn.LSTM), "GRU": (rnnkit.GRU, nn.GRU)}
@@ -191,8 +191,7 @@ def run_benchmark(
         "cells": summarize(raw, config),
     }
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(out, report)
     return report
 
 

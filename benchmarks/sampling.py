@@ -27,7 +27,6 @@ Writes ``benchmarks/results/sampling.json`` (or ``--out``) and prints a Markdown
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import string
@@ -247,8 +246,9 @@ def main(argv: list[str] | None = None) -> dict:
         "validation_chars": None if valid is None else len(valid) - 1,
         "seconds": times,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    from rnnkit.io import write_json
+
+    write_json(args.out, report)
     print(format_table(report))
     print(f"wrote {args.out}", file=sys.stderr)
     return report

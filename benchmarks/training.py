@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,7 @@ from layers import BenchConfig, _training_step, machine_info  # noqa: E402
 
 import rnnkit  # noqa: E402
 from rnnkit import gates  # noqa: E402
+from rnnkit.io import write_json  # noqa: E402
 
 CANDIDATES = ("reference", "compiled", "eager gates", "fused", "torch")
 TARGET = ("compiled", 0.9)  # the target: the reference LSTM >= 0.9x torch.nn
@@ -110,8 +110,7 @@ def run(config: BenchConfig, out: Path | None = DEFAULT_OUT, log=print) -> dict:
         "candidates": results,
     }
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(out, report)
     return report
 
 

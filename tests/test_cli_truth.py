@@ -212,3 +212,14 @@ def test_none_given_on_the_command_line_turns_an_option_off(corpus, tmp_path):
     assert config["train"]["clip_norm"] is None and config["train"]["threads"] is None
     records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").open()]
     assert all(r["clipped"] == 0.0 for r in records)
+
+
+def test_warm_up_ends_within_a_tenth_of_a_short_run(corpus, tmp_path):
+    """--warmup-steps 100 in a 20-step run: warm-up lasts 10% of the run (2 steps), so the
+    learning rate is the full --lr at the evaluations of steps 10 and 20 (it would be 0.1x and
+    0.2x with 100 steps of warm-up)."""
+    lm_train(corpus, tmp_path / "run", "--max-steps", "20", "--eval-every", "10",
+             "--warmup-steps", "100", "--schedule", "constant", "--lr", "0.01")  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [10, 20]
+    assert all(r["lr"] == pytest.approx(0.01, rel=1e-12) for r in records)

@@ -542,7 +542,9 @@ class ClassifySpec(TaskSpec):
             prepared = prepare(data, audio=audio)
             if data.embeddings:
                 vectors, found = read_word_vectors(data.embeddings, prepared.vocab)
-                if model_config.embedding_dim not in (vectors.shape[1], 300):
+                # the default size gives way to the vectors' own; another explicit one is an error
+                default = ClassifierConfig().embedding_dim
+                if model_config.embedding_dim not in (vectors.shape[1], default):
                     raise InputError(
                         f"{data.embeddings}: the vectors have {vectors.shape[1]} dimensions but "
                         f"--embedding-dim is {model_config.embedding_dim}; drop --embedding-dim"
