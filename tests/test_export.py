@@ -171,6 +171,16 @@ def test_forecaster_graph_matches_pytorch(tmp_path, cell, bidirectional, decoder
     assert max_difference(graph(window), model(window)) <= TOLERANCE
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_segment_forecaster_graph_matches_pytorch(tmp_path, cell):
+    config = ForecasterConfig(cell=cell, hidden_size=6, segment=3, window_norm="revin")
+    model = Forecaster(config, input_size=3, output_size=2, horizon=4, target_inputs=[0, 2]).eval()
+    sidecar = onnx_export.export_model("forecast", model, tmp_path / "f.onnx")
+    graph = onnxengine.OnnxForecaster(tmp_path, sidecar)
+    window = torch.randn(5, 9, 3)  # another batch and lookback than traced
+    assert max_difference(graph(window), model(window)) <= TOLERANCE
+
+
 @pytest.mark.parametrize(
     "cell,attention", list(itertools.product(CELLS, ("none", "dot", "additive")))
 )

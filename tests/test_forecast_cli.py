@@ -165,6 +165,17 @@ def _set_cell(line_number, column, value):
         (lambda lines: None, ["--features", "X"], "--features must be one of S, M, MS"),
         (lambda lines: None, ["--split", "0.5,0.5"], "--split must be auto"),
         (lambda lines: None, ["--split", "informer"], "--split informer has borders for the ETT"),
+        (
+            lambda lines: None,
+            ["--lookback", "20", "--segment", "6"],
+            "--lookback 20 is not a whole number of --segment 6 segments: choose a segment that "
+            "divides it (e.g. 5)",
+        ),
+        (
+            lambda lines: None,
+            ["--segment", "4", "--decoder", "autoregressive"],
+            "--segment 4 predicts the horizon segment by segment",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, edit, extra, expected):
@@ -172,6 +183,19 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, edit, extra, ex
     assert train(path, tmp_path / "run", *extra) == 2
     line = error_line(capsys)
     assert line.startswith("rnnkit: error:") and expected in line
+
+
+def test_segment_run_trains_evaluates_and_forecasts(hourly, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(hourly, run, "--lookback", "24", "--horizon", "10", "--segment", "6",
+                 "--window-norm", "revin") == 0  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["segment"] == 6 and config["model"]["window_norm"] == "revin"
+    assert main(["evaluate", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["forecast", str(run)]) == 0
+    header, rows = read_forecast(capsys.readouterr().out)
+    assert len(rows) == 10
 
 
 def test_fill_interpolate_repairs_a_missing_value(tmp_path, capsys):

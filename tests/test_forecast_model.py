@@ -114,3 +114,64 @@ def test_a_tiny_gru_learns_the_seed_sine_well_below_the_naive_baseline(tmp_path)
     metrics = evaluate_windows(model, prepared)["metrics"]
     assert metrics["model"]["mse_original"] < 0.7 * metrics["naive"]["mse_original"]
     assert metrics["model"]["mse_original"] < 0.027
+
+
+# --- SegRNN: segment-wise input and parallel segment-wise output -------------------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_segment_forecaster_maps_a_window_to_horizon_by_targets(cell, layers):
+    model = make(cell=cell, num_layers=layers, segment=3)  # horizon 5: two segments, trimmed
+    y = model(torch.randn(4, 9, 3))  # (B, L, Cin), L = 3 segments
+    assert y.shape == (4, 5, 2)
+    y.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_segment_forecaster_is_segrnn_computed_directly():
+    """e_n = ReLU(W_e x_seg + b_e), h_N = GRU(e), z_m = GRU_step(p_m, h_N), y = W_o z_m + b_o."""
+    torch.manual_seed(0)
+    model = make(cell="gru", segment=2, window_norm="none").eval()
+    x = torch.randn(3, 6, 3)  # 3 segments of 2 steps, 3 columns
+    gru = torch.nn.GRU(8, 8, batch_first=True)
+    gru.load_state_dict(model.encoder.state_dict())
+    segments = torch.stack([x[:, 2 * n : 2 * n + 2].reshape(3, 6) for n in range(3)], dim=1)
+    embedded = torch.relu(
+        segments @ model.segment_embedding.weight.T + model.segment_embedding.bias
+    )
+    _, h = gru(embedded)  # (1, B, 8)
+    expected = []
+    for b in range(3):
+        for m in range(3):  # ceil(5 / 2) output segments
+            _, z = gru(model.positions[m].view(1, 1, 8), h[:, b : b + 1])
+            expected.append(model.head(z[0, 0]).view(2, 2))  # 2 steps x 2 targets
+    expected = torch.stack(expected).view(3, 6, 2)[:, :5]
+    torch.testing.assert_close(model(x), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_segment_forecaster_refuses_a_window_that_is_not_whole_segments():
+    with pytest.raises(ValueError, match="7 steps are not a whole number of 3-step segments"):
+        make(segment=3)(torch.randn(2, 7, 3))
+
+
+@pytest.mark.parametrize(
+    "options", [{"decoder": "autoregressive"}, {"attention": "dot"}, {"bidirectional": True}]
+)
+def test_segment_forecaster_refuses_what_it_cannot_combine(options):
+    with pytest.raises(InputError, match="--segment 3 predicts the horizon segment by segment"):
+        make(segment=3, **options)
+
+
+@pytest.mark.parametrize("segment", [0, 3])
+@pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
+def test_window_norm_revin_makes_forecasts_follow_scale_and_shift(segment, decoder):
+    if segment and decoder == "autoregressive":
+        pytest.skip("segments decode directly")
+    torch.manual_seed(0)
+    model = make(window_norm="revin", segment=segment, decoder=decoder).eval()
+    x = torch.randn(2, 6, 3)
+    scale, shift = torch.tensor([2.0, 0.5, 3.0]), torch.tensor([1.5, -2.0, 4.0])
+    # outputs are input columns 2 and 0: y(a x + b) = a y(x) + b per column
+    expected = model(x) * torch.tensor([3.0, 2.0]) + torch.tensor([4.0, 1.5])
+    torch.testing.assert_close(model(x * scale + shift), expected, atol=1e-4, rtol=1e-4)

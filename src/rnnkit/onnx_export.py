@@ -474,7 +474,8 @@ def _classifier_artifacts(run: Path, loaded, out: Path) -> dict:
 def _forecaster_graph(model: nn.Module, out: Path) -> dict:
     inputs = [_io("window", "float32", ["batch", "lookback", model.input_size], "scaled rows")]
     outputs = [_io("forecast", "float32", ["batch", model.horizon, model.output_size], "scaled")]
-    example = (torch.zeros(2, 5, model.input_size),)
+    lookback = 2 * model.config.segment or 5  # whole segments for SegRNN
+    example = (torch.zeros(2, lookback, model.input_size),)
     _export_graph(ForecasterGraph(model), example, inputs, outputs, out)
     return {"graphs": {"model": out.name}, "inputs": inputs, "outputs": outputs}
 

@@ -12,15 +12,29 @@
   :class:`rnnkit.stepper.LayerStepper`). With attention, each decoder state ``h_t`` attends over
   the encoder outputs and the prediction is made from ``tanh(W_c [c_t; h_t])`` (Luong et al.,
   2015).
+- ``segment = S > 0`` (SegRNN, Lin et al., 2023): the window is cut into N = L/S segments and the
+  recurrence runs over segments instead of steps, so it takes N steps instead of L::
+
+      e_n   = ReLU(W_e [x_{(n-1)S+1}; ...; x_{nS}] + b_e)      (B, N, Hd): one segment, all columns
+      h_N   = RNN(e_1..e_N)                                     the encoder's final state
+      z_m   = RNN_step(p_m, h_N)      m = 1..M = ceil(H/S)     the same cell, once per output
+                                                                segment, p_m learned (parallel)
+      y     = W_o dropout(z_m) + b_o  -> (B, M*S, Cout)[:, :H]  S steps of every target per z_m
+
+  The M output segments are predicted in parallel from the same state (SegRNN's PMF decoding),
+  not fed back: no error accumulates over the horizon.
 - ``window_norm``: ``last`` subtracts each window's last observed value from every input column and
   adds the target's back to the outputs (NLinear, Zeng et al., 2023), so the network forecasts the
   change from now and a level shift between training and test data costs nothing; ``mean`` does
-  the same with the window's mean (RevIN without its scale, Kim et al., 2022); ``none`` leaves the
+  the same with the window's mean; ``revin`` also divides by the window's standard deviation and
+  multiplies the outputs back (RevIN without its learned affine map, Kim et al., 2022):
+  ``x' = (x - mu) / (sigma + eps)``, ``y = y' (sigma + eps) + mu`` per column; ``none`` leaves the
   window as it is.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +53,8 @@ from rnnkit.models.choices import (
 from rnnkit.stepper import LayerStepper
 
 DECODERS = ("direct", "autoregressive")
-WINDOW_NORMS = ("none", "last", "mean")
+WINDOW_NORMS = ("none", "last", "mean", "revin")
+REVIN_EPS = 1e-5
 
 
 @dataclass
@@ -70,14 +85,28 @@ class ForecasterConfig:
     )
     window_norm: str = option(
         "last",
-        "last: forecast the change from each window's last value; mean: from its mean; none: "
-        "the raw window",
+        "last: forecast the change from each window's last value; mean: from its mean; revin: "
+        "from its mean, in units of its standard deviation; none: the raw window",
         choices=WINDOW_NORMS,
+    )
+    segment: int = option(
+        0,
+        "segment length S: read the window and predict the horizon S steps at a time, each "
+        "segment one recurrent step (SegRNN); 0: one recurrent step per time step",
+        min=0,
     )
     nonlinearity: str = nonlinearity_option()
     backend: str = backend_option()
 
     def check(self) -> None:
+        if self.segment and (
+            self.decoder != "direct" or self.attention != "none" or self.bidirectional
+        ):
+            raise InputError(
+                f"--segment {self.segment} predicts the horizon segment by segment from the "
+                "encoder's final state: it needs --decoder direct, --attention none and no "
+                "--bidirectional"
+            )
         if (
             self.attention in ("dot", "scaled-dot")
             and self.decoder == "autoregressive"
@@ -115,9 +144,10 @@ class Forecaster(nn.Module):
         self.input_size, self.output_size, self.horizon = input_size, output_size, horizon
         self.target_inputs = target_inputs
         hidden, directions = config.hidden_size, 2 if config.bidirectional else 1
+        S = config.segment
         self.encoder = recurrent_layer(
             config.cell,
-            input_size,
+            hidden if S else input_size,
             hidden,
             config.nonlinearity,
             num_layers=config.num_layers,
@@ -131,7 +161,12 @@ class Forecaster(nn.Module):
         self.register_buffer(
             "target_index", torch.tensor(target_inputs, dtype=torch.long), persistent=False
         )
-        if config.decoder == "direct":
+        if S:
+            self.segment_embedding = nn.Linear(S * input_size, hidden)  # W_e
+            self.positions = nn.Parameter(torch.randn(math.ceil(horizon / S), hidden))  # p_m
+            self.attention = None
+            self.head = nn.Linear(hidden, S * output_size)  # W_o
+        elif config.decoder == "direct":
             if config.attention != "none":
                 self.attention = attention_lib.build(config.attention, summary, summary)
                 summary *= 2  # [s; c]
@@ -160,22 +195,52 @@ class Forecaster(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, L, Cin) in the scaled units -> forecasts (B, H, Cout) in the same units."""
-        shift = self._shift(x)  # (B, 1, Cin)
-        outputs, state = self.encoder(x - shift)  # (B, L, D*Hd), (layers*D, B, Hd) [x2 for LSTM]
+        shift, scale = self._normaliser(x)  # (B, 1, Cin) each
+        x = (x - shift) / scale
         target_shift = shift[:, :, self.target_index]  # (B, 1, Cout)
+        target_scale = scale[:, :, self.target_index]  # (B, 1, Cout)
+        if self.config.segment:
+            return self._segments(x) * target_scale + target_shift  # (B, H, Cout)
+        outputs, state = self.encoder(x)  # (B, L, D*Hd), (layers*D, B, Hd) [x2 for LSTM]
         if self.config.decoder == "direct":
             y = self._direct(outputs, state)
         else:
-            last = x[:, -1:, self.target_index] - target_shift  # (B, 1, Cout)
-            y = self._autoregressive(outputs, state, last)
-        return y + target_shift  # (B, H, Cout)
+            y = self._autoregressive(outputs, state, x[:, -1:, self.target_index])
+        return y * target_scale + target_shift  # (B, H, Cout)
 
-    def _shift(self, x: Tensor) -> Tensor:
-        if self.config.window_norm == "last":
-            return x[:, -1:, :].detach()  # (B, 1, Cin)
-        if self.config.window_norm == "mean":
-            return x.mean(dim=1, keepdim=True).detach()  # (B, 1, Cin)
-        return torch.zeros_like(x[:, :1, :])
+    def _normaliser(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Each window's (shift, scale) per column, (B, 1, Cin) each: ``window_norm``."""
+        norm = self.config.window_norm
+        scale = torch.ones_like(x[:, :1, :])
+        if norm == "last":
+            return x[:, -1:, :].detach(), scale
+        if norm in ("mean", "revin"):
+            mean = x.mean(dim=1, keepdim=True).detach()
+            if norm == "revin":
+                scale = x.std(dim=1, keepdim=True, unbiased=False).detach() + REVIN_EPS
+            return mean, scale
+        return torch.zeros_like(scale), scale
+
+    def _segments(self, x: Tensor) -> Tensor:
+        """SegRNN (module docstring): normalised x (B, L, Cin) -> (B, H, Cout)."""
+        B, L, C = x.shape
+        S = self.config.segment
+        if L % S:
+            raise ValueError(f"the window's {L} steps are not a whole number of {S}-step segments")
+        segments = x.reshape(B, L // S, S * C)  # (B, N, S*Cin): consecutive steps side by side
+        embedded = torch.relu(self.segment_embedding(segments))  # e_n (B, N, Hd)
+        _, state = self.encoder(embedded)  # h_N (layers, B, Hd) [x2 for LSTM]
+        M = self.positions.shape[0]
+        state = (
+            tuple(s.repeat_interleave(M, dim=1) for s in state)
+            if isinstance(state, tuple)
+            else state.repeat_interleave(M, dim=1)
+        )  # (layers, B*M, Hd): row b*M + m decodes segment m of window b
+        queries = self.positions.expand(B, M, -1).reshape(B * M, 1, -1)  # p_m (B*M, 1, Hd)
+        z, _ = self.encoder(queries, state)  # (B*M, 1, Hd)
+        y = self.head(self.dropout(z))  # (B*M, 1, S*Cout)
+        y = y.view(B, M * S, self.output_size)  # (B, M*S, Cout): segment m's S steps in order
+        return y[:, : self.horizon]
 
     def _final_states(self, state) -> Tensor | tuple[Tensor, Tensor]:
         """(layers*D, B, Hd) -> (layers, B, D*Hd): each layer's directions side by side."""

@@ -213,6 +213,11 @@ def prepare(
     )
 
 
+def largest_divisor(n: int, at_most: int) -> int:
+    """The largest divisor of ``n`` that is at most ``at_most``."""
+    return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
+
+
 def build_model(prepared: Prepared, config: ForecasterConfig, horizon: int) -> Forecaster:
     """A forecaster sized for ``prepared``'s columns."""
     target_inputs = [prepared.inputs.index(t) for t in prepared.targets]
@@ -509,6 +514,15 @@ class ForecastSpec(TaskSpec):
         from rnnkit.data import registry
 
         return value.startswith("synthetic:") or registry.is_registered(value.partition(":")[0])
+
+    def check(self, config) -> None:
+        super().check(config)
+        lookback, segment = config["data"].lookback, config["model"].segment
+        if segment and lookback % segment:
+            raise InputError(
+                f"--lookback {lookback} is not a whole number of --segment {segment} segments: "
+                f"choose a segment that divides it (e.g. {largest_divisor(lookback, segment)})"
+            )
 
     def build(self, config, run: Path, resume: bool) -> Built:
         data = config["data"]
