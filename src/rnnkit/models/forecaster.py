@@ -17,6 +17,10 @@
   change from now and a level shift between training and test data costs nothing; ``mean`` does
   the same with the window's mean (RevIN without its scale, Kim et al., 2022); ``none`` leaves the
   window as it is.
+- Regularisation (:mod:`rnnkit.regularise`): ``variational_dropout``, ``weight_dropout`` and
+  ``zoneout`` act on the encoder. The autoregressive decoder runs one step per call, so a mask
+  "per sequence" would be a mask per step there: it gets the cell (``lnlstm`` too) and
+  ``dropout``, not these.
 """
 
 from __future__ import annotations
@@ -33,10 +37,16 @@ from rnnkit.models.choices import (
     ATTENTIONS,
     backend_option,
     cell_option,
+    check_regularisation,
     nonlinearity_option,
     recurrent_layer,
+    regularisation,
+    variational_dropout_option,
+    weight_dropout_option,
+    zoneout_cell_option,
+    zoneout_option,
 )
-from rnnkit.stepper import LayerStepper
+from rnnkit.stepper import LayerStepper, unsupported
 
 DECODERS = ("direct", "autoregressive")
 WINDOW_NORMS = ("none", "last", "mean")
@@ -74,10 +84,15 @@ class ForecasterConfig:
         "the raw window",
         choices=WINDOW_NORMS,
     )
+    variational_dropout: bool = variational_dropout_option("between encoder layers")
+    weight_dropout: float = weight_dropout_option()
+    zoneout: float = zoneout_option()
+    zoneout_cell: float | None = zoneout_cell_option()
     nonlinearity: str = nonlinearity_option()
     backend: str = backend_option()
 
     def check(self) -> None:
+        check_regularisation(self)
         if (
             self.attention in ("dot", "scaled-dot")
             and self.decoder == "autoregressive"
@@ -125,6 +140,7 @@ class Forecaster(nn.Module):
             bidirectional=config.bidirectional,
             batch_first=True,
             backend=config.backend,
+            **regularisation(config),
         )
         summary = directions * hidden  # D*Hd
         self.dropout = nn.Dropout(config.dropout)
@@ -206,7 +222,11 @@ class Forecaster(nn.Module):
             )  # (layers, B, Hd)
         state, previous, steps = final, last, []
         stepper = None
-        if not torch.is_grad_enabled() and not torch.jit.is_tracing():
+        if (
+            not torch.is_grad_enabled()
+            and not torch.jit.is_tracing()
+            and unsupported(self.decoder) is None
+        ):
             # forecasting, not training or exporting: step with preallocated buffers
             stepper = LayerStepper(self.decoder, last.shape[0])
             stepper.set_state(state)
