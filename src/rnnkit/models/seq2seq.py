@@ -148,6 +148,7 @@ class Seq2Seq(nn.Module):
             **regularisation(config),
         )
         self.num_states = self.encoder.num_states
+        self.decoder_zoneout = self.encoder.zoneout_rates()  # (h,) or (h, c): the encoder's
         self.bridge = nn.Linear(hidden, hidden * self.num_states)  # W_b: h_0 (and c_0)
         self.cell = CELLS[config.cell](embedding + hidden, hidden)  # input feeding: [E y; h~]
         self.attention = (
@@ -201,7 +202,7 @@ class Seq2Seq(nn.Module):
 
     def zone(self, new, old):
         """Zoneout of the decoder cell's new state (h, or (h, c)) against the old one."""
-        rates = self.encoder.zoneout_rates()
+        rates = self.decoder_zoneout
         if self.num_states == 2:
             return zoneout_states(new, old, rates, self.training)
         return zoneout_states((new,), (old,), rates, self.training)[0]
@@ -223,7 +224,7 @@ class Seq2Seq(nn.Module):
     def decoder_stepper(self, memory: Memory) -> DecoderStepper:
         """Greedy decoding's inner loop over ``memory``'s rows: :class:`DecoderStepper`, or
         :class:`PlainDecoderStepper` for a decoder it cannot step (zoneout, ``lnlstm``)."""
-        if unsupported(self.cell) or any(self.encoder.zoneout_rates()):
+        if unsupported(self.cell) or any(self.decoder_zoneout):
             return PlainDecoderStepper(self, memory)
         return DecoderStepper(self, memory)
 
