@@ -357,9 +357,10 @@ class _RecurrentLayer(nn.Module):
         return output, (final if self.num_states > 1 else final[0])
 
     def _run_reference(
-        self, x: Tensor, state: State, lengths: Tensor | None, step=None, weights=None
+        self, x: Tensor, state: State, lengths: Tensor | None, step, weights: list[list[Tensor]]
     ) -> tuple[Tensor, State]:
-        weights = weights or self._drawn_weights()
+        """Every layer through the time loop on ``weights`` (:meth:`_drawn_weights`); ``step``
+        replaces each layer's step (the compiled backend's) unless None."""
         steps = x.shape[0]
         mask = None
         if lengths is not None:
@@ -445,12 +446,11 @@ class _RecurrentLayer(nn.Module):
         return [w for index in range(len(self._weight_names)) for w in self._weights(index)]
 
     def _run_fused(
-        self, x: Tensor, state: State, lengths: Tensor | None, weights=None
+        self, x: Tensor, state: State, lengths: Tensor | None, weights: list[list[Tensor]]
     ) -> tuple[Tensor, State]:
         """The fused kernel on ``weights`` (:meth:`_drawn_weights`): one call for every layer,
         or, with variational dropout in training, one call per layer with the locked mask
         applied between them."""
-        weights = weights or self._drawn_weights()
         if not (self.variational_dropout and self.training and self.dropout > 0):
             flat = [w for group in weights for w in group]
             return self._fused_call(x, state, lengths, flat, self.num_layers, self.dropout)
