@@ -235,10 +235,11 @@ def test_cache_dir_defaults_to_home_cache_and_data_home_to_none(tmp_path, monkey
     assert data_home() is None
 
 
+UPSTREAM_NAMES = {"train_phrases.tsv": "SST-2/train.tsv"}  # stored under another name
 EXPECTED_FILES = {
     "tinyshakespeare": {"input.txt"},
     "ett": {"ETTh1.csv", "ETTh2.csv", "ETTm1.csv"},
-    "sst2": {"train.tsv", "dev.tsv", "test.tsv"},
+    "sst2": {"train.tsv", "dev.tsv", "test.tsv", "train_phrases.tsv"},
     "sms_spam": {"SMSSpamCollection"},
     "multi30k": {
         f"{split}.{lang}" for split in ["train", "val", "test_2016_flickr"] for lang in ["de", "en"]
@@ -267,7 +268,8 @@ def test_urls_are_raw_github_at_a_pinned_commit_and_gzip_exactly_for_gz(name):
     for remote in DATASETS[name].files.values():
         assert pinned.fullmatch(remote.url), remote.url
         assert remote.gzip == remote.url.endswith(".gz")
-        assert remote.url.removesuffix(".gz").endswith("/" + remote.filename)
+        upstream = UPSTREAM_NAMES.get(remote.filename, remote.filename)
+        assert remote.url.removesuffix(".gz").endswith("/" + upstream)
         assert re.fullmatch(r"[0-9a-f]{64}", remote.sha256)
 
 

@@ -13,7 +13,8 @@ from rnnkit.cli import main
 from rnnkit.data.tokenize import Tokenizer
 from rnnkit.data.words import WordVocab, split_lines
 from rnnkit.errors import InputError
-from rnnkit.models.lm import CharLM, LMConfig, locked_dropout
+from rnnkit.models.lm import CharLM, LMConfig
+from rnnkit.regularise import locked_dropout
 from rnnkit.tasks.lm import CORPORA, LMData, generate, generate_ids, read_parts
 from rnnkit.tokens import LINE_END, LINE_END_ID, PAD, PAD_ID, UNK, UNK_ID
 

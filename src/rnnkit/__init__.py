@@ -15,9 +15,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "RNNCell": "rnnkit.cells",
     "LSTMCell": "rnnkit.cells",
+    "LayerNormLSTMCell": "rnnkit.cells",
     "GRUCell": "rnnkit.cells",
     "RNN": "rnnkit.layers",
     "LSTM": "rnnkit.layers",
+    "LayerNormLSTM": "rnnkit.layers",
     "GRU": "rnnkit.layers",
 }
 
@@ -78,9 +80,11 @@ __all__ = [
     "diagnose",
     "RNNCell",
     "LSTMCell",
+    "LayerNormLSTMCell",
     "GRUCell",
     "RNN",
     "LSTM",
+    "LayerNormLSTM",
     "GRU",
     "attention",
     "__version__",

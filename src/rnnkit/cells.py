@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell"]
+__all__ = ["RNNCell", "LSTMCell", "LayerNormLSTMCell", "GRUCell"]
+
+LAYER_NORM_EPS = 1e-5  # the epsilon of every layer normalisation in the cells
 
 
 def _check_cell_input(input: Tensor, input_size: int, hx: Tensor | None, hidden_size: int) -> bool:
@@ -113,7 +115,32 @@ class RNNCell(_CellBase):
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
 
 
-class LSTMCell(_CellBase):
+class _CellWithMemory(_CellBase):
+    """A cell whose state is ``(h, c)``: ``forward`` checks shapes, batches a 1-D input, starts
+    from zeros and calls :meth:`_advance` on (B, I) and ``(h, c)`` (B, H) each."""
+
+    def _advance(self, input: Tensor, hx: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def forward(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        unbatched = _check_cell_input(
+            input, self.input_size, None if hx is None else hx[0], self.hidden_size
+        )
+        if hx is not None:
+            _check_cell_input(input, self.input_size, hx[1], self.hidden_size)
+        if unbatched:
+            input = input.unsqueeze(0)
+            hx = None if hx is None else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+        if hx is None:
+            zeros = input.new_zeros(input.shape[0], self.hidden_size)
+            hx = (zeros, zeros)
+        h, c = self._advance(input, hx)
+        return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
+
+
+class LSTMCell(_CellWithMemory):
     r"""Long short-term memory cell (Hochreiter & Schmidhuber 1997, with a forget gate).
 
     Gates in ``torch.nn``'s order i, f, g, o, stacked in ``weight_ih``/``weight_hh`` rows:
@@ -159,23 +186,100 @@ class LSTMCell(_CellBase):
         h_next = output_gate * torch.tanh(c_next)
         return h_next, c_next
 
-    def forward(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Tensor, Tensor]:
-        unbatched = _check_cell_input(
-            input, self.input_size, None if hx is None else hx[0], self.hidden_size
-        )
-        if hx is not None:
-            _check_cell_input(input, self.input_size, hx[1], self.hidden_size)
-        if unbatched:
-            input = input.unsqueeze(0)
-            hx = None if hx is None else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        if hx is None:
-            zeros = input.new_zeros(input.shape[0], self.hidden_size)
-            hx = (zeros, zeros)
+    def _advance(self, input: Tensor, hx: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         gx = F.linear(input, self.weight_ih, self.bias_ih)
-        h, c = self.recurrence(gx, hx, self.weight_hh, self.bias_hh)
-        return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
+        return self.recurrence(gx, hx, self.weight_hh, self.bias_hh)
+
+
+def gate_norm(pre: Tensor, gain: Tensor, gates: int) -> Tensor:
+    """Layer normalisation of each of the ``gates`` blocks of ``pre`` (..., G*H) separately,
+    scaled by ``gain`` (G*H): ``(a - mean(a)) / sqrt(var(a) + eps) * gain`` over a block's H
+    units (no shift: the cell's biases are the shift)."""
+    blocks = pre.unflatten(-1, (gates, -1))  # (..., G, H)
+    normalised = F.layer_norm(blocks, blocks.shape[-1:], eps=LAYER_NORM_EPS)
+    return normalised.flatten(-2) * gain  # (..., G*H)
+
+
+class LayerNormLSTMCell(_CellWithMemory):
+    r"""LSTM cell with layer normalisation (Ba et al. 2016), gates in the order i, f, g, o.
+
+    With :math:`\mathrm{LN}_\gamma(a) = \gamma \odot (a - \mu(a)) / \sqrt{\sigma^2(a) + \epsilon}`
+    (statistics over the H units of one gate block, each of the four blocks separately):
+
+    .. math::
+        [i, f, g, o] = \mathrm{LN}_{\gamma_{ih}}(x_t W_{ih}^T) + b_{ih}
+                     + \mathrm{LN}_{\gamma_{hh}}(h W_{hh}^T) + b_{hh}
+
+        c' = \sigma(f) \odot c + \sigma(i) \odot \tanh(g)
+
+        h' = \sigma(o) \odot \tanh(\mathrm{LN}_{\gamma_c}(c') + \beta_c)
+
+    Ba et al. write one normalisation over all 4H pre-activations; normalising each gate block
+    on its own (as TensorFlow's ``LayerNormBasicLSTMCell`` does) keeps one gate's scale from
+    setting another's. The biases ``b_ih + b_hh`` are the shift of the two gate normalisations,
+    so there is no separate one; the cell state carried to the next step is the unnormalised c'.
+
+    Parameters: those of :class:`LSTMCell` plus ``layer_norm_ih`` and ``layer_norm_hh`` (4H, the
+    gains, initialised to 1), ``layer_norm_cell_weight`` (H, 1) and ``layer_norm_cell_bias``
+    (H, 0). Input (B, I) or (I,), state ``(h, c)`` each (B, H) or (H,); returns ``(h', c')``.
+    """
+
+    num_gates = 4
+    gate_names = LSTMCell.gate_names
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias)
+        self.layer_norm_ih = nn.Parameter(torch.ones(4 * hidden_size))
+        self.layer_norm_hh = nn.Parameter(torch.ones(4 * hidden_size))
+        self.layer_norm_cell_weight = nn.Parameter(torch.ones(hidden_size))
+        self.layer_norm_cell_bias = nn.Parameter(torch.zeros(hidden_size))
+
+    @staticmethod
+    def project(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, gain_ih: Tensor) -> Tensor:
+        """The input half of the gates, ``LN(x W_ih^T) * gamma_ih + b_ih`` (..., 4H): it does not
+        depend on the state, so a layer computes it for every step at once."""
+        projected = gate_norm(F.linear(x, weight_ih), gain_ih, 4)
+        return projected if bias_ih is None else projected + bias_ih
+
+    @staticmethod
+    def recurrence(
+        gx: Tensor,
+        state: tuple[Tensor, Tensor],
+        weight_hh: Tensor,
+        bias_hh: Tensor | None,
+        gain_hh: Tensor,
+        cell_weight: Tensor,
+        cell_bias: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """One step from the normalised input half ``gx`` (B, 4H) (:meth:`project`): (h', c')."""
+        h, c = state
+        pre = gx + gate_norm(F.linear(h, weight_hh), gain_hh, 4)  # (B, 4H)
+        if bias_hh is not None:
+            pre = pre + bias_hh
+        input_gate, forget_gate, candidate, output_gate = pre.chunk(4, dim=1)
+        c_next = torch.sigmoid(forget_gate) * c + torch.sigmoid(input_gate) * torch.tanh(candidate)
+        c_normalised = F.layer_norm(
+            c_next, c_next.shape[-1:], cell_weight, cell_bias, eps=LAYER_NORM_EPS
+        )
+        h_next = torch.sigmoid(output_gate) * torch.tanh(c_normalised)
+        return h_next, c_next
+
+    def _advance(self, input: Tensor, hx: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        gx = self.project(input, self.weight_ih, self.bias_ih, self.layer_norm_ih)
+        return self.recurrence(gx, hx, self.weight_hh, self.bias_hh, *self.norms())
+
+    def norms(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The recurrence's normalisation parameters: gamma_hh, gamma_c, beta_c."""
+        return self.layer_norm_hh, self.layer_norm_cell_weight, self.layer_norm_cell_bias
+
+    def reset_parameters(self) -> None:
+        """The weights and biases as :class:`LSTMCell`'s; gains 1 and shift 0, as LN starts."""
+        super().reset_parameters()
+        for name in ("layer_norm_ih", "layer_norm_hh", "layer_norm_cell_weight"):
+            if hasattr(self, name):
+                nn.init.ones_(getattr(self, name))
+        if hasattr(self, "layer_norm_cell_bias"):
+            nn.init.zeros_(self.layer_norm_cell_bias)
 
 
 class GRUCell(_CellBase):

@@ -17,6 +17,19 @@ compiled by ``torch.compile`` when a compiler works (:mod:`rnnkit.gates`); other
 plain reference step. The choice is recorded in ``layer.last_backend``
 and ``layer.last_backend_reason`` and logged at DEBUG level on the ``rnnkit.layers`` logger.
 
+Regularisation (:mod:`rnnkit.regularise`; all off by default, and then the layer computes what
+``torch.nn`` does):
+
+- ``dropout`` between layers, with ``variational_dropout`` one mask per sequence (1, B, D*H) at
+  every step instead of a fresh one per step and unit; the fused backend then runs one kernel call
+  per layer with the mask applied between them;
+- ``weight_dropout``: DropConnect on every ``W_hh``, one mask per forward pass, so all steps of a
+  batch use the same dropped matrix; both backends run on the dropped matrices;
+- ``zoneout`` (and ``zoneout_cell`` for an LSTM's c; the same rate when None): each state unit
+  keeps its previous value with that probability at each step, and at evaluation the expectation
+  ``z s_{t-1} + (1 - z) s~_t``. Fused kernels cannot mix states between steps, so the reference
+  backend runs, and ``last_backend_reason`` says so.
+
 Variable lengths (``lengths=`` or a ``PackedSequence`` input) follow PyTorch's packed semantics:
 outputs past a sequence's end are zero, ``h_n`` is the state at each sequence's own last step, and
 the reverse direction starts at each sequence's own last step.
@@ -32,9 +45,10 @@ import torch.nn.functional as F
 from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.cells import GRUCell, LayerNormLSTMCell, LSTMCell, RNNCell
+from rnnkit.regularise import check_rate, sequence_dropout, weight_drop, zoneout_states
 
-__all__ = ["RNN", "LSTM", "GRU", "BACKENDS"]
+__all__ = ["RNN", "LSTM", "LayerNormLSTM", "GRU", "BACKENDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +85,10 @@ class _RecurrentLayer(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         backend: str = "auto",
+        variational_dropout: bool = False,
+        weight_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        zoneout_cell: float | None = None,
     ) -> None:
         super().__init__()
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
@@ -90,6 +108,16 @@ class _RecurrentLayer(nn.Module):
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
         self.backend = backend
+        self.variational_dropout = bool(variational_dropout)
+        self.weight_dropout = check_rate("weight_dropout", weight_dropout)
+        self.zoneout = check_rate("zoneout", zoneout)
+        if zoneout_cell is not None and self.num_states == 1:
+            raise ValueError(
+                f"zoneout_cell needs a cell state (an LSTM), not {type(self).__name__}"
+            )
+        self.zoneout_cell = (
+            None if zoneout_cell is None else check_rate("zoneout_cell", zoneout_cell)
+        )
         self.last_backend: str | None = None
         self.last_backend_reason: str | None = None
         directions = 2 if bidirectional else 1
@@ -135,7 +163,54 @@ class _RecurrentLayer(nn.Module):
 
     def _fused_unavailable(self) -> str | None:
         """Why the fused kernel would compute something else, or None if it computes the same."""
+        if any(self.zoneout_rates()):
+            return "zoneout mixes each step's state with the previous one; no fused kernel does"
         return None
+
+    def _fused_notes(self) -> str:
+        """How the fused backend runs the regularisation (for ``last_backend_reason``)."""
+        notes = []
+        if self.training and self.weight_dropout > 0:
+            notes.append("on W_hh under this pass's DropConnect mask")
+        if self.training and self.variational_dropout and self.dropout > 0:
+            notes.append("one call per layer, a locked dropout mask between them")
+        return "".join(f"; {note}" for note in notes)
+
+    def _project(self, x: Tensor, index: int, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
+        """The input half ``x W_ih^T + b_ih`` (..., G*H) of (layer, direction) ``index``."""
+        return F.linear(x, weight_ih, bias_ih)
+
+    def _step_of(self, index: int):
+        """A step for (layer, direction) ``index`` when its cell has parameters beyond the
+        weights (bound to them), or None: :meth:`_step` serves every index."""
+        return None
+
+    # --- regularisation -------------------------------------------------------------------------
+    def zoneout_rates(self) -> tuple[float, ...]:
+        """Zoneout probability of each state: (h,) or (h, c)."""
+        cell = self.zoneout if self.zoneout_cell is None else self.zoneout_cell
+        return (self.zoneout, cell)[: self.num_states]
+
+    def _zone(self, new: State, old: State) -> State:
+        """Zoneout of one step's new state against the old one (the identity when off)."""
+        return zoneout_states(new, old, self.zoneout_rates(), self.training)
+
+    def _between_layers(self, x: Tensor) -> Tensor:
+        """Dropout on the (T, B, D*H) output of one layer before the next reads it."""
+        return sequence_dropout(
+            x, self.dropout, self.training, self.variational_dropout, time_dim=0
+        )
+
+    def _drawn_weights(self) -> list[list[Tensor]]:
+        """Every (layer, direction)'s ``[W_ih, W_hh(, b_ih, b_hh)]`` for one forward pass, with
+        ``W_hh`` under one fresh DropConnect mask each when training with ``weight_dropout``."""
+        groups = [self._weights(index) for index in range(len(self._weight_names))]
+        if not (self.training and self.weight_dropout > 0):
+            return groups
+        return [
+            [weight_ih, weight_drop(weight_hh, self.weight_dropout, True), *biases]
+            for weight_ih, weight_hh, *biases in groups
+        ]
 
     # --- input handling -------------------------------------------------------------------------
     def _shape_error(self, what: str, expected: tuple, got: tuple) -> ValueError:
@@ -204,10 +279,10 @@ class _RecurrentLayer(nn.Module):
                 raise ValueError(
                     f"{type(self).__name__}: backend='fused' unavailable: {unavailable}"
                 )
-            return "fused", "requested"
+            return "fused", "requested" + self._fused_notes()
         if unavailable:
             return "reference", f"auto: {unavailable}"
-        return "fused", "auto: the fused kernel computes the same function"
+        return "fused", "auto: the fused kernel computes the same function" + self._fused_notes()
 
     # --- forward ---------------------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
@@ -253,11 +328,13 @@ class _RecurrentLayer(nn.Module):
         if (backend, reason) != (self.last_backend, self.last_backend_reason):
             logger.debug("%s: backend %s (%s)", type(self).__name__, backend, reason)
         self.last_backend, self.last_backend_reason = backend, reason
+        weights = self._drawn_weights()  # W_hh dropped once for every step of this pass
         if backend == "fused":
-            output, final = self._run_fused(input, state, lengths)  # (T, B, D*H), (L*D, B, H)
+            # (T, B, D*H), (L*D, B, H)
+            output, final = self._run_fused(input, state, lengths, weights)
         else:
             step = self._compiled_step()[0] if backend == "compiled" else None
-            output, final = self._run_reference(input, state, lengths, step)
+            output, final = self._run_reference(input, state, lengths, step, weights)
 
         if packed:
             sorted_output = output.index_select(1, packed_input.sorted_indices)
@@ -280,8 +357,10 @@ class _RecurrentLayer(nn.Module):
         return output, (final if self.num_states > 1 else final[0])
 
     def _run_reference(
-        self, x: Tensor, state: State, lengths: Tensor | None, step=None
+        self, x: Tensor, state: State, lengths: Tensor | None, step, weights: list[list[Tensor]]
     ) -> tuple[Tensor, State]:
+        """Every layer through the time loop on ``weights`` (:meth:`_drawn_weights`); ``step``
+        replaces each layer's step (the compiled backend's) unless None."""
         steps = x.shape[0]
         mask = None
         if lengths is not None:
@@ -292,21 +371,24 @@ class _RecurrentLayer(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
-                weight_ih, weight_hh, *biases = self._weights(index)
+                weight_ih, weight_hh, *biases = weights[index]
                 bias_ih, bias_hh = biases if biases else (None, None)
                 source = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
-                gx = F.linear(source, weight_ih, bias_ih)  # (T, B, G*H): all steps at once
+                gx = self._project(source, index, weight_ih, bias_ih)  # (T, B, G*H): every step
                 initial = tuple(s[index] for s in state)
                 scan = (gx, initial, weight_hh, bias_hh, mask)
-                # the plain call unless compiled: diagnostics wrap _scan with this signature
-                output, final = self._scan(*scan) if step is None else self._scan(*scan, step)
+                index_step = step or self._step_of(index)
+                # the plain call otherwise: diagnostics wrap _scan with this signature
+                output, final = (
+                    self._scan(*scan) if index_step is None else self._scan(*scan, index_step)
+                )
                 if direction == 1:
                     output = reverse_padded(output, lengths)
                 outputs.append(output)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
+                layer_input = self._between_layers(layer_input)
         final_states = tuple(torch.stack([f[k] for f in finals]) for k in range(self.num_states))
         return layer_input, final_states
 
@@ -319,11 +401,11 @@ class _RecurrentLayer(nn.Module):
         outputs = []
         if mask is None:
             for gx_t in gx.unbind(0):
-                state = step(gx_t, state, weight_hh, bias_hh)
+                state = self._zone(step(gx_t, state, weight_hh, bias_hh), state)
                 outputs.append(state[0])
         else:
             for gx_t, valid in zip(gx.unbind(0), mask.unsqueeze(-1).unbind(0), strict=True):
-                new = step(gx_t, state, weight_hh, bias_hh)
+                new = self._zone(step(gx_t, state, weight_hh, bias_hh), state)
                 # a finished sequence keeps its state and outputs zeros
                 state = tuple(torch.where(valid, n, s) for n, s in zip(new, state, strict=True))
                 outputs.append(new[0] * valid)
@@ -332,14 +414,15 @@ class _RecurrentLayer(nn.Module):
     def project_input(self, input: Tensor) -> Tensor:
         """Layer 0's input projection ``x W_ih^T + b_ih`` (..., G*H), for :meth:`step`."""
         weight_ih, _, *biases = self._weights(0)
-        return F.linear(input, weight_ih, biases[0] if biases else None)
+        return self._project(input, 0, weight_ih, biases[0] if biases else None)
 
     def step(self, input: Tensor, hx=None, projected: bool = False):
         """One time step through every layer with the cells' equations (generation's inner loop).
 
         ``input`` (B, I), or (B, G*H) already projected by :meth:`project_input` when
         ``projected``; ``hx`` as in :meth:`forward`. Returns ``output`` (B, H) and the new state.
-        Unidirectional only (a reverse direction needs the whole sequence); no dropout, no checks.
+        Unidirectional only (a reverse direction needs the whole sequence); no dropout, no checks;
+        zoneout as in :meth:`forward` (its expectation outside training).
         """
         if self.bidirectional:
             raise ValueError(
@@ -351,8 +434,9 @@ class _RecurrentLayer(nn.Module):
         for layer in range(self.num_layers):
             weight_ih, weight_hh, *biases = self._weights(layer)
             bias_ih, bias_hh = biases if biases else (None, None)
-            gx = x if (projected and layer == 0) else F.linear(x, weight_ih, bias_ih)
-            new = self._step(gx, tuple(s[layer] for s in state), weight_hh, bias_hh)
+            gx = x if (projected and layer == 0) else self._project(x, layer, weight_ih, bias_ih)
+            old = tuple(s[layer] for s in state)
+            new = self._zone((self._step_of(layer) or self._step)(gx, old, weight_hh, bias_hh), old)
             finals.append(new)
             x = new[0]
         final = tuple(torch.stack([f[k] for f in finals]) for k in range(self.num_states))
@@ -361,17 +445,38 @@ class _RecurrentLayer(nn.Module):
     def _flat_weights(self) -> list[Tensor]:
         return [w for index in range(len(self._weight_names)) for w in self._weights(index)]
 
-    def _run_fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    def _run_fused(
+        self, x: Tensor, state: State, lengths: Tensor | None, weights: list[list[Tensor]]
+    ) -> tuple[Tensor, State]:
+        """The fused kernel on ``weights`` (:meth:`_drawn_weights`): one call for every layer,
+        or, with variational dropout in training, one call per layer with the locked mask
+        applied between them."""
+        if not (self.variational_dropout and self.training and self.dropout > 0):
+            flat = [w for group in weights for w in group]
+            return self._fused_call(x, state, lengths, flat, self.num_layers, self.dropout)
+        directions, finals = self.num_directions, []
+        for layer in range(self.num_layers):
+            if layer > 0:
+                x = self._between_layers(x)
+            rows = slice(layer * directions, (layer + 1) * directions)
+            flat = [w for group in weights[rows] for w in group]
+            x, final = self._fused_call(x, tuple(s[rows] for s in state), lengths, flat, 1, 0.0)
+            finals.append(final)
+        return x, tuple(torch.cat([f[k] for f in finals]) for k in range(self.num_states))
+
+    def _fused_call(
+        self,
+        x: Tensor,
+        state: State,
+        lengths: Tensor | None,
+        flat_weights: list[Tensor],
+        num_layers: int,
+        dropout: float,
+    ) -> tuple[Tensor, State]:
+        """One call of the fused kernel: (T, B, I) -> (T, B, D*H), state (num_layers*D, B, H)."""
         kernel = self._fused_kernel()
         hx = state if self.num_states > 1 else state[0]
-        common = (
-            self._flat_weights(),
-            self.bias,
-            self.num_layers,
-            self.dropout,
-            self.training,
-            self.bidirectional,
-        )
+        common = (flat_weights, self.bias, num_layers, dropout, self.training, self.bidirectional)
         if lengths is None:
             result = kernel(x, hx, *common, False)
             return result[0], tuple(result[1:])
@@ -395,6 +500,10 @@ class _RecurrentLayer(nn.Module):
             dropout=0.0,
             bidirectional=False,
             backend="auto",
+            variational_dropout=False,
+            weight_dropout=0.0,
+            zoneout=0.0,
+            zoneout_cell=None,
         )
         for name, default in defaults.items():
             value = getattr(self, name)
@@ -449,6 +558,76 @@ class LSTM(_RecurrentLayer):
         return _VF.lstm
 
 
+class LayerNormLSTM(_RecurrentLayer):
+    """LSTM layer with layer normalisation: :class:`rnnkit.cells.LayerNormLSTMCell` over time.
+
+    Besides ``torch.nn.LSTM``'s parameters, each layer and direction has the gains
+    ``layer_norm_ih_l{k}``, ``layer_norm_hh_l{k}`` (4H) and the cell state's normalisation
+    ``layer_norm_cell_weight_l{k}``, ``layer_norm_cell_bias_l{k}`` (H) (suffix ``_reverse`` for
+    the backward direction). The normalised input half of the gates is computed for every step at
+    once, as the plain layers compute ``x W_ih^T + b_ih``. No fused kernel normalises inside the
+    recurrence, so ``auto`` runs the reference backend and says why.
+    """
+
+    num_gates = 4
+    num_states = 2
+    _norm_kinds = {
+        "layer_norm_ih": (4, 1.0),  # (size in units of H, initial value)
+        "layer_norm_hh": (4, 1.0),
+        "layer_norm_cell_weight": (1, 1.0),
+        "layer_norm_cell_bias": (1, 0.0),
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._norm_names: list[list[str]] = []  # per (layer, direction), in _norm_kinds' order
+        for names in self._weight_names:
+            suffix = names[0].removeprefix("weight_ih")
+            group = []
+            for kind, (size, value) in self._norm_kinds.items():
+                tensor = torch.full((size * self.hidden_size,), value)
+                self.register_parameter(kind + suffix, nn.Parameter(tensor))
+                group.append(kind + suffix)
+            self._norm_names.append(group)
+
+    def reset_parameters(self) -> None:
+        """The weights and biases as ``torch.nn.LSTM``'s; gains 1 and shifts 0, as LN starts."""
+        super().reset_parameters()
+        for group in getattr(self, "_norm_names", []):
+            for name, (_, value) in zip(group, self._norm_kinds.values(), strict=True):
+                nn.init.constant_(getattr(self, name), value)
+
+    def _norms(self, index: int) -> list[Tensor]:
+        return [getattr(self, name) for name in self._norm_names[index]]
+
+    def _project(self, x, index, weight_ih, bias_ih):
+        return LayerNormLSTMCell.project(x, weight_ih, bias_ih, self._norms(index)[0])
+
+    def _step_of(self, index: int):
+        _, gain_hh, cell_weight, cell_bias = self._norms(index)
+
+        def step(gx, state, weight_hh, bias_hh):
+            return LayerNormLSTMCell.recurrence(
+                gx, state, weight_hh, bias_hh, gain_hh, cell_weight, cell_bias
+            )
+
+        return step
+
+    def _step(self, gx, state, weight_hh, bias_hh):
+        raise TypeError("LayerNormLSTM steps through _step_of(index): each layer has its norms")
+
+    def _compiled_step(self):
+        return None, "the reference step (no fused gate function for a layer-normalised LSTM)"
+
+    def _fused_kernel(self):
+        raise NotImplementedError("no fused kernel normalises inside the recurrence")
+
+    def _fused_unavailable(self) -> str | None:
+        return super()._fused_unavailable() or (
+            "layer normalisation inside the recurrence has no fused kernel in PyTorch"
+        )
+
+
 class GRU(_RecurrentLayer):
     """GRU layer: :class:`rnnkit.cells.GRUCell` over time (``reset_after`` as in the cell)."""
 
@@ -467,7 +646,7 @@ class GRU(_RecurrentLayer):
     def _fused_unavailable(self) -> str | None:
         if not self.reset_after:
             return "reset_after=False (the original GRU) has no fused kernel in PyTorch"
-        return None
+        return super()._fused_unavailable()
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.reset_after else ", reset_after=False")

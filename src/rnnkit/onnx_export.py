@@ -47,9 +47,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells import LayerNormLSTMCell
 from rnnkit.errors import InputError
 from rnnkit.io import write_json
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import GRU, LSTM, RNN, LayerNormLSTM
 
 OPSET = 17
 FORMATS = ("onnx",)
@@ -224,8 +225,21 @@ class ExportedLayer(nn.Module):
         return output, ((h_n, c_n) if self.cell == "lstm" else h_n)
 
 
+def _not_exportable(module: nn.Module) -> str | None:
+    """Why ONNX's RNN/LSTM/GRU operators cannot compute ``module``, or None."""
+    if isinstance(module, (LayerNormLSTM, LayerNormLSTMCell)):
+        return "normalises inside the recurrence (--cell lnlstm), which ONNX's LSTM cannot"
+    if any(getattr(module, "zoneout_rates", lambda: ())()):
+        return "mixes states across steps (--zoneout), which ONNX's operators cannot"
+    return None
+
+
 def exportable(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode whose rnnkit layers are :class:`ExportedLayer`\\ s."""
+    for name, module in model.named_modules():
+        refusal = _not_exportable(module)
+        if refusal:
+            raise InputError(f"no ONNX export for this model: {name or 'the model'} {refusal}")
     model = copy.deepcopy(model).eval()
     for module in list(model.modules()):
         for name, child in list(module.named_children()):

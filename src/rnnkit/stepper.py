@@ -118,6 +118,17 @@ def _units(module: nn.Module) -> list[tuple[nn.Module, int]]:
     return [(module, index) for index in range(getattr(module, "num_layers", 1))]
 
 
+def unsupported(module: nn.Module) -> str | None:
+    """Why :class:`LayerStepper` cannot step ``module`` (then step it with its own ``step``), or
+    None when it can: it computes the plain RNN, LSTM and GRU equations only."""
+    for unit, _ in _units(module):
+        if type(unit).__name__.removesuffix("Cell") not in ("RNN", "LSTM", "GRU"):
+            return f"no preallocated stepper for {type(unit).__name__}"
+        if getattr(unit, "zoneout", 0) or getattr(unit, "zoneout_cell", None):
+            return "no preallocated stepper mixes states as zoneout does"
+    return None
+
+
 def _weights(module: nn.Module, index: int) -> list[Tensor | None]:
     """[W_ih, W_hh, b_ih, b_hh] of layer ``index`` of a layer, or of a cell (index 0)."""
     if hasattr(module, "_weights"):
@@ -142,6 +153,9 @@ class LayerStepper:
         precision: str = "fp32",
         inputs: Tensor | None = None,
     ) -> None:
+        reason = unsupported(layer)
+        if reason:
+            raise ValueError(reason)
         units = _units(layer)
         first = units[0][0]
         if any(getattr(unit, "bidirectional", False) for unit, _ in units):

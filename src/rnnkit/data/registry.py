@@ -81,6 +81,12 @@ def _github_dataset(
     return Dataset(name, files, licence, description)
 
 
+def _with_file(dataset: Dataset, remote: RemoteFile) -> Dataset:
+    """``dataset`` with one more file (one that comes from elsewhere than its other files)."""
+    files = {**dataset.files, remote.filename: remote}
+    return Dataset(dataset.name, files, dataset.licence, dataset.description)
+
+
 # Checksums of the files as used (decompressed where upstream is gzipped), from each dataset's
 # PROVENANCE.md and re-checked with sha256sum against /work/shared/data.
 _TINYSHAKESPEARE_SHA256 = {
@@ -96,6 +102,14 @@ _SST2_SHA256 = {
     "dev.tsv": "c9ddb67ce3068540c5bb6562e1f34788302dd06d570e6ca0d5e61f7d5ef2bfad",
     "test.tsv": "5e133ae65857bb44629508a8924531a1e4dd2d64f2a831507803512b4bb49043",
 }
+# GLUE's SST-2 training set (67,349 phrases and sentences), from another repository: its
+# SST-2/train.tsv is stored as sst2/train_phrases.tsv (PROVENANCE.md, "Phrase-level training set").
+_SST2_PHRASES = RemoteFile(
+    "train_phrases.tsv",
+    "https://raw.githubusercontent.com/awake020/pytorch_Bert_sst2/"
+    "ce2ab1719d32182e6233b24b2de246bd32814fde/SST-2/train.tsv",
+    "e981ceb4fe6c9acd1c79851d0d091b9e78103f1f2a399ca83dda27915d41c56c",
+)
 _SMS_SPAM_SHA256 = {
     "SMSSpamCollection": "edc1f2ca36319ca36c6f80fede2f6ae5f81335289352485f3924df077ec20266",
 }
@@ -147,16 +161,19 @@ DATASETS: dict[str, Dataset] = {
             description="Electricity transformer loads and oil temperature, "
             "hourly (ETTh1, ETTh2) and 15-minute (ETTm1).",
         ),
-        _github_dataset(
-            "sst2",
-            repo="YJiangcm/SST-2-sentiment-analysis",
-            commit="ca3869fa59a56d316e73b41074abcb0226886de8",
-            folder="data",
-            sha256=_SST2_SHA256,
-            licence="no licence file (README points to MIT); Stanford Sentiment Treebank, "
-            "cite Socher et al., EMNLP 2013",
-            description="SST-2 binary sentences, label<TAB>sentence; 6,920 / 872 / 1,821, "
-            "test set labelled.",
+        _with_file(
+            _github_dataset(
+                "sst2",
+                repo="YJiangcm/SST-2-sentiment-analysis",
+                commit="ca3869fa59a56d316e73b41074abcb0226886de8",
+                folder="data",
+                sha256=_SST2_SHA256,
+                licence="no licence file (README points to MIT); Stanford Sentiment Treebank, "
+                "cite Socher et al., EMNLP 2013",
+                description="SST-2 binary sentences, label<TAB>sentence; 6,920 / 872 / 1,821, "
+                "test set labelled; train_phrases.tsv: GLUE's 67,349 training phrases.",
+            ),
+            _SST2_PHRASES,
         ),
         _github_dataset(
             "sms_spam",

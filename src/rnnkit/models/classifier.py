@@ -20,7 +20,10 @@ Poolings of the outputs ``h_1..h_n`` (B, T, D*H), D = 2 when bidirectional:
 
 Regularisation: ``word_dropout`` replaces whole tokens by ``<unk>`` while training (so the model
 learns what to do with words it has never seen), ``embedding_dropout`` drops embedding units,
-``dropout`` acts between recurrent layers and on the pooled vector before the head.
+``dropout`` acts between recurrent layers and on the pooled vector before the head. With
+``variational_dropout`` the embedding dropout and the dropout between layers draw one mask per
+sequence for every step; ``weight_dropout``, ``zoneout`` and ``--cell lnlstm`` are the recurrent
+layer's (:mod:`rnnkit.regularise`).
 """
 
 from __future__ import annotations
@@ -36,9 +39,16 @@ from rnnkit.errors import InputError
 from rnnkit.models.choices import (
     backend_option,
     cell_option,
+    check_regularisation,
     nonlinearity_option,
     recurrent_layer,
+    regularisation,
+    variational_dropout_option,
+    weight_dropout_option,
+    zoneout_cell_option,
+    zoneout_option,
 )
+from rnnkit.regularise import sequence_dropout
 from rnnkit.tokens import PAD_ID, UNK_ID
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -80,6 +90,12 @@ class ClassifierConfig:
     word_dropout: float = option(
         0.0, "probability of replacing a word by <unk> while training", min=0, below=1
     )
+    variational_dropout: bool = variational_dropout_option(
+        "for the embeddings and between recurrent layers"
+    )
+    weight_dropout: float = weight_dropout_option()
+    zoneout: float = zoneout_option()
+    zoneout_cell: float | None = zoneout_cell_option()
     freeze_embeddings: bool = option(False, "keep the embedding fixed (with --embeddings)")
     sparse_embedding: bool = option(
         False, "sparse embedding gradients (use with --optimizer sparseadam)"
@@ -89,6 +105,7 @@ class ClassifierConfig:
 
     def check(self) -> None:
         """Raise InputError for contradictory options."""
+        check_regularisation(self)
         if self.sparse_embedding and self.freeze_embeddings:
             raise InputError("--sparse-embedding and --freeze-embeddings contradict each other")
 
@@ -130,7 +147,6 @@ class TextClassifier(nn.Module):
             self.embedding.weight.requires_grad_(not config.freeze_embeddings)
         else:
             self.embedding = None
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.rnn = recurrent_layer(
             config.cell,
             config.embedding_dim if feature_size is None else feature_size,
@@ -141,6 +157,7 @@ class TextClassifier(nn.Module):
             bidirectional=config.bidirectional,
             batch_first=True,
             backend=config.backend,
+            **regularisation(config),
         )
         size = config.output_size
         if config.pooling == "attention":
@@ -158,12 +175,12 @@ class TextClassifier(nn.Module):
         lengths = lengths.to(torch.long)
         steps = ids.shape[1]
         if self.embedding is None:
-            x = self.embedding_dropout(ids)  # (B, T, F): audio features
+            x = self.drop_embedded(ids)  # (B, T, F): audio features
         else:
             if self.training and self.config.word_dropout > 0:
                 dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
                 ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
-            x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+            x = self.drop_embedded(self.embedding(ids))  # (B, T, E)
         outputs, state = self.rnn(x, lengths=lengths)  # (B, T, D*H), (L*D, B, H)
         mask = attention_lib.lengths_to_mask(lengths, steps)  # (B, T), True on real tokens
         pooling = self.config.pooling
@@ -181,6 +198,13 @@ class TextClassifier(nn.Module):
         query = self.query.expand(ids.shape[0], 1, -1)  # (B, 1, D*H)
         context, weights = self.attention(query, outputs, mask=mask)  # (B, 1, D*H), (B, 1, T)
         return context.squeeze(1), weights.squeeze(1)
+
+    def drop_embedded(self, x: Tensor) -> Tensor:
+        """``embedding_dropout`` on (B, T, E): one mask per sequence with variational dropout."""
+        config = self.config
+        return sequence_dropout(
+            x, config.embedding_dropout, self.training, config.variational_dropout
+        )
 
     def load_word_vectors(self, vectors: Tensor, found: Tensor) -> None:
         """Copy ``vectors[i]`` (V, E) into the embedding for every row where ``found[i]``."""

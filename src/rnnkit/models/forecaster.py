@@ -30,6 +30,10 @@
   multiplies the outputs back (RevIN without its learned affine map, Kim et al., 2022):
   ``x' = (x - mu) / (sigma + eps)``, ``y = y' (sigma + eps) + mu`` per column; ``none`` leaves the
   window as it is.
+- Regularisation (:mod:`rnnkit.regularise`): ``variational_dropout``, ``weight_dropout`` and
+  ``zoneout`` act on the encoder. The autoregressive decoder runs one step per call, so a mask
+  "per sequence" would be a mask per step there: it gets the cell (``lnlstm`` too) and
+  ``dropout``, not these.
 """
 
 from __future__ import annotations
@@ -47,10 +51,16 @@ from rnnkit.models.choices import (
     ATTENTIONS,
     backend_option,
     cell_option,
+    check_regularisation,
     nonlinearity_option,
     recurrent_layer,
+    regularisation,
+    variational_dropout_option,
+    weight_dropout_option,
+    zoneout_cell_option,
+    zoneout_option,
 )
-from rnnkit.stepper import LayerStepper
+from rnnkit.stepper import LayerStepper, unsupported
 
 DECODERS = ("direct", "autoregressive")
 WINDOW_NORMS = ("none", "last", "mean", "revin")
@@ -95,6 +105,10 @@ class ForecasterConfig:
         "segment one recurrent step (SegRNN); 0: one recurrent step per time step",
         min=0,
     )
+    variational_dropout: bool = variational_dropout_option("between encoder layers")
+    weight_dropout: float = weight_dropout_option()
+    zoneout: float = zoneout_option()
+    zoneout_cell: float | None = zoneout_cell_option()
     nonlinearity: str = nonlinearity_option()
     backend: str = backend_option()
 
@@ -107,6 +121,7 @@ class ForecasterConfig:
                 "encoder's final state: it needs --decoder direct, --attention none and no "
                 "--bidirectional"
             )
+        check_regularisation(self)
         if (
             self.attention in ("dot", "scaled-dot")
             and self.decoder == "autoregressive"
@@ -155,6 +170,7 @@ class Forecaster(nn.Module):
             bidirectional=config.bidirectional,
             batch_first=True,
             backend=config.backend,
+            **regularisation(config),
         )
         summary = directions * hidden  # D*Hd
         self.dropout = nn.Dropout(config.dropout)
@@ -271,7 +287,11 @@ class Forecaster(nn.Module):
             )  # (layers, B, Hd)
         state, previous, steps = final, last, []
         stepper = None
-        if not torch.is_grad_enabled() and not torch.jit.is_tracing():
+        if (
+            not torch.is_grad_enabled()
+            and not torch.jit.is_tracing()
+            and unsupported(self.decoder) is None
+        ):
             # forecasting, not training or exporting: step with preallocated buffers
             stepper = LayerStepper(self.decoder, last.shape[0])
             stepper.set_state(state)

@@ -6,8 +6,10 @@ Regularisation (Zaremba et al. 2014; Gal & Ghahramani 2016; Press & Wolf 2017):
 
 - ``embedding_dropout`` on the embedded input, ``dropout`` between recurrent layers and before the
   output layer. With ``variational_dropout`` each of them draws one mask per sequence (B, 1, F)
-  and applies it at every time step, ``x_t * m / (1 - p)``, instead of a fresh mask per step; the
-  layers then run one at a time (:class:`LayerStack`) so that the mask between them is shared too.
+  and applies it at every time step, ``x_t * m / (1 - p)``, instead of a fresh mask per step (the
+  layer does the same between its layers).
+- ``weight_dropout`` (DropConnect on W_hh, AWD-LSTM) and ``zoneout``: options of the recurrent
+  layer (:mod:`rnnkit.regularise`).
 - ``tie_weights``: the output layer's weight is the embedding matrix (V, E), so E = H.
 
 Optional attention is over the recurrent layer's own past hidden states, causally: the output at
@@ -21,6 +23,7 @@ al. (2015): ``h~ = tanh(W_c [context; h])``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 import torch
@@ -28,15 +31,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import attention as attention_lib
+from rnnkit import stepper as stepper_lib
 from rnnkit.config import option, validate
 from rnnkit.errors import InputError
 from rnnkit.models.choices import (
     ATTENTIONS,
     backend_option,
     cell_option,
+    check_regularisation,
     nonlinearity_option,
     recurrent_layer,
+    regularisation,
+    variational_dropout_option,
+    weight_dropout_option,
+    zoneout_cell_option,
+    zoneout_option,
 )
+from rnnkit.regularise import sequence_dropout
 from rnnkit.stepper import LayerStepper, Projection
 
 
@@ -52,11 +63,12 @@ class LMConfig:
         0.2, "dropout between layers and before the output layer", min=0, below=1
     )
     embedding_dropout: float = option(0.0, "dropout on the embedded input", min=0, below=1)
-    variational_dropout: bool = option(
-        False,
-        "one dropout mask per sequence, the same at every time step (Gal & Ghahramani 2016), for "
-        "the input, between layers and before the output layer",
+    variational_dropout: bool = variational_dropout_option(
+        "for the input, between layers and before the output layer"
     )
+    weight_dropout: float = weight_dropout_option()
+    zoneout: float = zoneout_option()
+    zoneout_cell: float | None = zoneout_cell_option()
     embedding_dim: int | None = option(
         None,
         "embedding size; 0 feeds one-hot tokens (as the seed does for characters)",
@@ -86,6 +98,7 @@ class LMConfig:
     backend: str = backend_option()
 
     def check(self) -> None:
+        check_regularisation(self)
         if self.bidirectional:
             raise InputError(
                 "a language model cannot be bidirectional: the backward direction reads the text "
@@ -112,85 +125,6 @@ class LMConfig:
         return validate(dataclasses.replace(self, embedding_dim=size))
 
 
-def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Variational dropout: ``x`` (B, T, F) times one mask (B, 1, F) / (1 - p) for every step."""
-    if not training or p == 0:
-        return x
-    mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - p) / (1 - p)  # (B, 1, F)
-    return x * mask
-
-
-class LayerStack(nn.Module):
-    """``num_layers`` one-layer rnnkit layers with variational dropout between them.
-
-    The interface (``forward(x (B, T, I), state)``, ``step``, ``project_input``) and the state
-    layout ((L, B, H), or ``(h, c)`` of that shape) are those of one multi-layer layer, which
-    draws a fresh dropout mask at every step; here a mask is drawn per sequence and call.
-    """
-
-    def __init__(
-        self,
-        cell: str,
-        input_size: int,
-        hidden_size: int,
-        nonlinearity: str = "tanh",
-        *,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        batch_first: bool = True,
-        backend: str = "auto",
-    ) -> None:
-        super().__init__()
-        if not batch_first:
-            raise ValueError("LayerStack reads (B, T, I) inputs: batch_first must be True")
-        self.input_size, self.dropout = input_size, dropout
-        self.layers = nn.ModuleList(
-            recurrent_layer(
-                cell,
-                input_size if layer == 0 else hidden_size,
-                hidden_size,
-                nonlinearity,
-                batch_first=True,
-                backend=backend,
-            )
-            for layer in range(num_layers)
-        )
-
-    @staticmethod
-    def _layer_state(state, layer: int):
-        if state is None:
-            return None
-        if isinstance(state, tuple):
-            return tuple(s[layer : layer + 1] for s in state)  # (1, B, H) each
-        return state[layer : layer + 1]
-
-    @staticmethod
-    def _stacked(states: list):
-        if isinstance(states[0], tuple):
-            return tuple(torch.cat(parts) for parts in zip(*states))  # (L, B, H) each
-        return torch.cat(states)
-
-    def forward(self, x: Tensor, state=None):
-        finals = []
-        for index, layer in enumerate(self.layers):
-            if index > 0:
-                x = locked_dropout(x, self.dropout, self.training)
-            x, final = layer(x, self._layer_state(state, index))  # (B, T, H)
-            finals.append(final)
-        return x, self._stacked(finals)
-
-    def project_input(self, input: Tensor) -> Tensor:
-        return self.layers[0].project_input(input)
-
-    def step(self, input: Tensor, state=None, projected: bool = False):
-        finals = []
-        for index, layer in enumerate(self.layers):
-            state_i = self._layer_state(state, index)
-            input, final = layer.step(input, state_i, projected=projected and index == 0)
-            finals.append(final)
-        return input, self._stacked(finals)
-
-
 class CharLM(nn.Module):
     """``forward(ids (B, T), state) -> logits (B, T, V), state``; ids of characters or words.
 
@@ -215,8 +149,7 @@ class CharLM(nn.Module):
         else:
             self.embedding = None
             input_size = vocab
-        layers = LayerStack if config.variational_dropout else recurrent_layer
-        self.rnn = layers(
+        self.rnn = recurrent_layer(
             config.cell,
             input_size,
             hidden,
@@ -225,7 +158,9 @@ class CharLM(nn.Module):
             dropout=config.dropout,
             batch_first=True,
             backend=config.backend,
+            **regularisation(config),
         )
+        self.register_load_state_dict_pre_hook(_stacked_layer_names)
         if config.attention != "none":
             self.attention = attention_lib.build(config.attention, hidden, hidden)
             self.combine = nn.Linear(2 * hidden, hidden)  # W_c
@@ -242,9 +177,7 @@ class CharLM(nn.Module):
 
     def drop(self, x: Tensor, p: float) -> Tensor:
         """Dropout on (B, T, F): one mask per sequence with ``variational_dropout``."""
-        if self.config.variational_dropout:
-            return locked_dropout(x, p, self.training)
-        return F.dropout(x, p, self.training)
+        return sequence_dropout(x, p, self.training, self.config.variational_dropout)
 
     def forward(self, ids: Tensor, state=None) -> tuple[Tensor, tuple]:
         rnn_state, memory = (None, None) if state is None else state
@@ -310,6 +243,15 @@ class CharLM(nn.Module):
         return {"vocab_size": self.vocab_size}
 
 
+def _stacked_layer_names(module, state_dict, prefix, *args) -> None:
+    """Rename the weights of runs saved when variational dropout ran a stack of one-layer
+    layers (``rnn.layers.K.weight_hh_l0``) to the one layer's names (``rnn.weight_hh_lK``)."""
+    pattern = re.compile(rf"^{re.escape(prefix)}rnn\.layers\.(\d+)\.(\w+)_l0(_reverse)?$")
+    for key in [k for k in state_dict if pattern.match(k)]:
+        layer, name, reverse = pattern.match(key).groups()
+        state_dict[f"{prefix}rnn.{name}_l{layer}{reverse or ''}"] = state_dict.pop(key)
+
+
 class LMStepper:
     """Generation's inner loop: ``read(ids (B, T))`` takes a prompt and ``step(ids (B,))`` one
     character per row, each returning the next logits (B, V) in a buffer that the next call
@@ -317,11 +259,13 @@ class LMStepper:
 
     Without attention the layer steps through :class:`rnnkit.stepper.LayerStepper` (preallocated
     buffers, layer 0's input projection looked up by character, weights in ``precision``) and the
-    head writes into one logits buffer; with attention each step is :meth:`CharLM.step`."""
+    head writes into one logits buffer; with attention, or a layer that stepper cannot step
+    (:func:`rnnkit.stepper.unsupported`), each step is :meth:`CharLM.step`."""
 
     def __init__(self, model: CharLM, batch: int, precision: str = "fp32") -> None:
         self.model = model.eval()
-        self.fast = model.attention is None
+        slow = "attention" if model.attention is not None else stepper_lib.unsupported(model.rnn)
+        self.fast = slow is None
         self.state = None
         if self.fast:
             ids = torch.arange(model.vocab_size, device=model.head.weight.device)
@@ -331,7 +275,7 @@ class LMStepper:
             self.head = Projection(model.head.weight, model.head.bias, batch, precision)
             self.logits = torch.zeros(batch, model.vocab_size)
         elif precision != "fp32":
-            raise InputError(f"--precision {precision} needs a model without attention")
+            raise InputError(f"--precision {precision} needs a preallocated stepper, not: {slow}")
 
     @torch.no_grad()
     def read(self, ids: Tensor) -> Tensor:

@@ -13,6 +13,11 @@ the previous step is part of the next input, so the decoder knows what it attend
     h~_t      = tanh(W_c [c_t; h_t])
     p(y_t)    = softmax(W_o h~_t)
 
+Regularisation (:mod:`rnnkit.regularise`): ``variational_dropout`` makes the dropout of the source
+embeddings, of the encoder states and between encoder layers one mask per sentence;
+``weight_dropout`` is the encoder's; ``zoneout`` acts on the encoder and on the decoder cell's
+state (its expectation when decoding). ``--cell lnlstm`` is the encoder's and the decoder's cell.
+
 With ``attention = "none"`` the context is the fixed summary, ``c_t = s`` at every step (the
 encoder-decoder of Cho et al. 2014): the same parameters minus the attention, as a baseline.
 
@@ -39,8 +44,15 @@ from rnnkit.models.choices import (
     LAYERS,
     backend_option,
     cell_option,
+    check_regularisation,
+    regularisation,
+    variational_dropout_option,
+    weight_dropout_option,
+    zoneout_cell_option,
+    zoneout_option,
 )
-from rnnkit.stepper import LayerStepper, Projection
+from rnnkit.regularise import sequence_dropout, zoneout_states
+from rnnkit.stepper import LayerStepper, Projection, unsupported
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -71,9 +83,16 @@ class Seq2SeqConfig:
         min=0,
         below=1,
     )
+    variational_dropout: bool = variational_dropout_option(
+        "for the source embeddings, the encoder states and between encoder layers"
+    )
+    weight_dropout: float = weight_dropout_option()
+    zoneout: float = zoneout_option()
+    zoneout_cell: float | None = zoneout_cell_option()
     backend: str = backend_option()
 
     def check(self) -> None:
+        check_regularisation(self)
         if self.hidden_size < 2 or self.hidden_size % 2:
             raise InputError(
                 "--hidden must be positive and even (each encoder direction gets half), "
@@ -126,8 +145,10 @@ class Seq2Seq(nn.Module):
             bidirectional=True,
             batch_first=True,
             backend=config.backend,
+            **regularisation(config),
         )
-        self.num_states = 2 if config.cell == "lstm" else 1
+        self.num_states = self.encoder.num_states
+        self.decoder_zoneout = self.encoder.zoneout_rates()  # (h,) or (h, c): the encoder's
         self.bridge = nn.Linear(hidden, hidden * self.num_states)  # W_b: h_0 (and c_0)
         self.cell = CELLS[config.cell](embedding + hidden, hidden)  # input feeding: [E y; h~]
         self.attention = (
@@ -147,14 +168,19 @@ class Seq2Seq(nn.Module):
     # --- encoder ---------------------------------------------------------------------------------
     def encode(self, source: Tensor, source_lengths: Tensor) -> Memory:
         """Source ids (B, S) and lengths (B,) -> :class:`Memory`."""
-        embedded = self.dropout(self.source_embedding(source))  # (B, S, E)
+        embedded = self.drop_sequence(self.source_embedding(source))  # (B, S, E)
         states, final = self.encoder(embedded, lengths=source_lengths)  # (B, S, H), (2L, B, H/2)
         h_n = final[0] if isinstance(final, tuple) else final
         summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)  # (B, H): last layer, both directions
         mask = attention_lib.lengths_to_mask(source_lengths, source.shape[1])  # (B, S)
-        states = self.dropout(states)
+        states = self.drop_sequence(states)
         keys = None if self.attention is None else self.attention.project_keys(states)
         return Memory(states, mask, summary, keys)
+
+    def drop_sequence(self, x: Tensor) -> Tensor:
+        """``dropout`` on (B, S, F): one mask per sentence with variational dropout."""
+        config = self.config
+        return sequence_dropout(x, config.dropout, self.training, config.variational_dropout)
 
     def initial_state(self, memory: Memory):
         """Decoder state before the first step: (rnn state, h~_0 = 0)."""
@@ -167,11 +193,19 @@ class Seq2Seq(nn.Module):
         """One decoder step: previous tokens (B,) -> (h~_t (B, H), new state, weights (B, S))."""
         rnn_state, feed = state
         embedded = self.dropout(self.target_embedding(tokens))  # (B, E)
-        rnn_state = self.cell(torch.cat([embedded, feed], dim=-1), rnn_state)
+        new = self.cell(torch.cat([embedded, feed], dim=-1), rnn_state)
+        rnn_state = self.zone(new, rnn_state)
         h = rnn_state[0] if isinstance(rnn_state, tuple) else rnn_state  # (B, H)
         context, weights = self.attend(h, memory)
         attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # h~_t (B, H)
         return attentional, (rnn_state, attentional), weights
+
+    def zone(self, new, old):
+        """Zoneout of the decoder cell's new state (h, or (h, c)) against the old one."""
+        rates = self.decoder_zoneout
+        if self.num_states == 2:
+            return zoneout_states(new, old, rates, self.training)
+        return zoneout_states((new,), (old,), rates, self.training)[0]
 
     def attend(self, h: Tensor, memory: Memory) -> tuple[Tensor, Tensor | None]:
         """The context c_t (B, H) of decoder state h (B, H) and its weights (B, S) (None without
@@ -188,7 +222,10 @@ class Seq2Seq(nn.Module):
         return self.output(self.dropout(attentional))
 
     def decoder_stepper(self, memory: Memory) -> DecoderStepper:
-        """Greedy decoding's inner loop over ``memory``'s rows (:class:`DecoderStepper`)."""
+        """Greedy decoding's inner loop over ``memory``'s rows: :class:`DecoderStepper`, or
+        :class:`PlainDecoderStepper` for a decoder it cannot step (zoneout, ``lnlstm``)."""
+        if unsupported(self.cell) or any(self.decoder_zoneout):
+            return PlainDecoderStepper(self, memory)
         return DecoderStepper(self, memory)
 
     def forward(
@@ -263,6 +300,20 @@ class DecoderStepper:
         self.combine.into(self.feed, self.context_h).tanh_()  # h~_t = tanh(W_c [c_t; h_t])
         self.x[:, self.embedding_dim :].copy_(self.feed)
         return self.output.into(self.logits, self.feed), weights
+
+
+class PlainDecoderStepper:
+    """:class:`DecoderStepper`'s interface over :meth:`Seq2Seq.step` itself (eval mode)."""
+
+    def __init__(self, model: Seq2Seq, memory: Memory) -> None:
+        self.model, self.memory = model, memory
+        with torch.no_grad():
+            self.state = model.initial_state(memory)
+
+    @torch.no_grad()
+    def step(self, tokens: Tensor) -> tuple[Tensor, Tensor | None]:
+        attentional, self.state, weights = self.model.step(tokens, self.state, self.memory)
+        return self.model.logits(attentional), weights
 
 
 # --- decoding ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The classification task, over texts or audio clips: its data, batches, loss, metrics and
 predictions.
 
-Texts come from a named dataset (``sst2``: its own train/dev/test files; ``sms_spam``: one file,
-split 80/10/10 by class with a fixed seed) or from TSV/CSV files. The parts that are not given
+Texts come from a named dataset (``sst2``: its own train/dev/test files, and with ``--train-on
+phrases`` GLUE's 67,349 labelled phrases of the training trees in place of the 6,920 training
+sentences, validation and test staying sentence level; ``sms_spam``: one file, split 80/10/10 by
+class with a fixed seed) or from TSV/CSV files. The parts that are not given
 (validation, test) are carved from the training file by a stratified split whose line numbers are
 stored with the run (``split.json``), so evaluation later scores exactly the held-out rows.
 
@@ -58,11 +60,13 @@ from rnnkit.tasks.spec import Built, Scored, TaskSpec
 from rnnkit.training.run import check_sources, load_best_weights, load_run, stored, stored_size
 
 EVAL_BATCH = 256  # texts per forward pass when predicting
+TRAIN_ON = ("sentences", "phrases")
 
 # Registered datasets: which file is which part, and readable names for their labels.
 NAMED = {
     "sst2": {
         "files": {"train": "train.tsv", "valid": "dev.tsv", "test": "test.tsv"},
+        "phrases": "train_phrases.tsv",  # the training part with --train-on phrases
         "label_names": {"0": "negative", "1": "positive"},
     },
     "sms_spam": {"files": {"train": None}, "label_names": {}},
@@ -129,6 +133,12 @@ class ClassifyData:
         below=0.5,
     )
     split_seed: int = option(0, "seed of the stratified split (kept fixed across training seeds)")
+    train_on: str = option(
+        "sentences",
+        "sentences, or phrases: train on the dataset's labelled phrases (sst2: GLUE's 67,349 "
+        "phrases of the training trees); validation and test stay sentences",
+        choices=TRAIN_ON,
+    )
     batch_size: int = option(32, "texts per batch", min=1)
     embeddings: str | None = option(
         None,
@@ -143,6 +153,12 @@ class ClassifyData:
             raise InputError(
                 f"--data {self.data} is a named dataset with its own split; --valid and --test "
                 "go with a training file (--data PATH)"
+            )
+        if self.train_on == "phrases" and "phrases" not in NAMED.get(self.data, {}):
+            having = [name for name, named in NAMED.items() if "phrases" in named]
+            raise InputError(
+                f"--train-on phrases: --data {self.data} has no phrase-level training file "
+                f"(datasets with one: {', '.join(having)})"
             )
         if self.embeddings and is_audio(self.data):
             raise InputError(f"--embeddings are word vectors; --data {self.data} is audio")
@@ -208,7 +224,9 @@ def dataset_files(data: ClassifyData) -> dict[str, Path | None]:
     if data.data in NAMED:
         from rnnkit.data import registry
 
-        files = NAMED[data.data]["files"]
+        files = dict(NAMED[data.data]["files"])
+        if data.train_on == "phrases":
+            files["train"] = NAMED[data.data]["phrases"]
         return {
             part: registry.locate(data.data, files[part]) if part in files else None
             for part in ("train", "valid", "test")
