@@ -29,3 +29,20 @@ def test_sine_experiment_is_recorded_with_its_commands(tmp_path, monkeypatch):
     assert json.loads(out.read_text())["results"]["sine"]["windows"] == 50
     markdown = out.with_suffix(".md").read_text()
     assert "### The seed's noisy sine wave" in markdown and "| naive (last value) |" in markdown
+
+
+def test_long_horizon_section_averages_seeds_beside_the_anchors():
+    bench = _load_benchmark()
+    names = [n for n, s in bench.experiments((24,)).items() if s["group"] == "long"]
+    assert len(names) == len(bench.LONG_HORIZONS) * len(bench.LONG_SEEDS)
+
+    def record(mse):
+        metrics = {"model": {"mse": mse}, "naive": {"mse": 0.1}}
+        return {"metrics": metrics, "windows": 2785, "train_wall_s": 100.0}
+
+    results = {f"etth1-seg-h96-s{s}": record(m) for s, m in enumerate((0.050, 0.052, 0.054))}
+    lines = bench.render_long(results)
+    row = next(line for line in lines if line.startswith("| 96 |"))
+    # mean 0.052, sample sd 0.002, 3 seeds; anchors 0.053 0.059 0.056; 0.052 / 0.053 = 0.98x
+    assert "**0.052 ± 0.002** (3) | 0.053 | 0.059 | 0.056 | 0.100 | 0.98x | 100 s |" in row
+    assert not any(line.startswith("| 192 |") for line in lines)
