@@ -197,3 +197,19 @@ def test_an_error_in_one_process_stops_both_with_its_message(halfway, tmp_path):
         f"rnnkit: error: {tmp_path / 'run' / 'last.safetensors'}: the checkpoint has no 'gone'; "
         "the file is damaged"
     ], done.stderr
+
+
+def test_benchmark_compares_one_and_two_processes_and_writes_its_table(data, tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import ddp as benchmark
+
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text("hidden = 8\nlayers = 1\nbatch-size = 4\nseq-len = 8\nwarmup-steps = 0\n")
+    out = tmp_path / "ddp.json"
+    argv = ["--config", str(tiny), "--time-budget", "1s", "--eval-every", "5"]
+    where = ["--runs", str(tmp_path / "runs"), "--out", str(out)]
+    benchmark.main([*argv, *where, "--", "--data", str(data / "corpus.txt")])
+    report = json.loads(out.read_text())
+    assert [r["world_size"] for r in report["results"].values()] == [1, 2]
+    assert all(r["steps"] > 0 and r["chars_per_s"] > 0 for r in report["results"].values())
+    assert "| 2 processes x 1 thread |" in capsys.readouterr().out
