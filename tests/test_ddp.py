@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from rnnkit.training.checkpoint import load_state, save_state
+from rnnkit.training.distributed import Processes
 from tests.conftest import TINY_LM, TINY_TEXT
 from tests.test_classify_cli import rows, write_tsv
 
@@ -108,6 +109,29 @@ def resumed_copy(halfway: Path, to: Path, damage=None) -> subprocess.CompletedPr
         damage(meta, tensors)
         save_state(to / "last.safetensors", tensors, meta)
     return rnnkit("train", "lm", "--resume", "--out", to, "--max-steps", "12", processes=2)
+
+
+@pytest.mark.parametrize(
+    ("rows", "shares"), [(4, [(0, 2), (2, 4)]), (5, [(0, 2), (2, 5)]), (1, [None, (0, 1)])]
+)
+def test_each_process_takes_its_rows_of_the_global_batch(rows, shares):
+    """Process r of 2 takes rows [r*B//2, (r+1)*B//2); an empty share is row 0, not counted."""
+    batch = (torch.arange(rows), torch.arange(rows) * 10)
+    for rank, share in enumerate(shares):
+        rows_of_rank, counted = Processes(rank, 2, "gloo").share(batch)
+        low, high = share or (0, 1)
+        assert counted == (share is not None)
+        assert torch.equal(rows_of_rank[0], batch[0][low:high])
+        assert torch.equal(rows_of_rank[1], batch[1][low:high])
+
+
+def test_a_study_under_torchrun_is_refused_in_one_line(monkeypatch, capsys, tmp_path):
+    from rnnkit.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["study", "run", str(tmp_path / "study.toml")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "start it without torchrun" in error[0]
 
 
 def test_lm_two_processes_train_the_weights_of_one_with_the_same_global_batch(lm_runs):

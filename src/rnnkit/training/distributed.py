@@ -141,16 +141,16 @@ class Processes:
         total = int(sums[1])
         return float(sums[0]) / max(total, 1), total
 
-    def first(self, value: Any) -> Any:
-        """The first value by rank that is not None (a reason to stop that one process met
-        stops them all)."""
+    def synchronise(self, clock: float, reason: str | None) -> tuple[float, str | None]:
+        """Process 0's ``clock``, and the first ``reason`` (by rank) that is not None: one
+        process's reason to stop stops them all."""
         if self.alone:
-            return value
+            return clock, reason
         import torch.distributed as dist
 
-        values: list[Any] = [None] * self.world_size
-        dist.all_gather_object(values, value)
-        return next((v for v in values if v is not None), None)
+        pairs: list[Any] = [None] * self.world_size
+        dist.all_gather_object(pairs, (clock, reason))
+        return pairs[0][0], next((r for _, r in pairs if r is not None), None)
 
     def broadcast(self, value: Any) -> Any:
         """Process 0's ``value`` on every process."""

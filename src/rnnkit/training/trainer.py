@@ -339,11 +339,13 @@ class Trainer:
         try:
             while True:
                 elapsed = elapsed_before + time.perf_counter() - started
+                # under torchrun: process 0's clock (the schedule and the budget read it) and
+                # the first process's reason to stop (a signal) hold for all
+                elapsed, self.stop_reason = self.processes.synchronise(elapsed, self.stop_reason)
                 if self.total_steps is not None and self.progress.step >= self.total_steps:
                     self.stop_reason = self.stop_reason or "reached the step limit"
                 if config.time_budget is not None and elapsed >= config.time_budget:
                     self.stop_reason = self.stop_reason or "reached the time budget"
-                self.stop_reason = self.processes.first(self.stop_reason)  # one stops them all
                 if self.stop_reason:
                     break
                 step_started = time.perf_counter()
