@@ -812,7 +812,7 @@ RUN_FILES = {
     "translate": {"config.json": ["evaluate"], "source.tokenizer.json": ["translate", "ein"],
                   "target.tokenizer.json": ["translate", "ein"]},
 }  # fmt: skip
-UNREAD = {"rnnkit_version", "label_names"}  # what no command reads
+UNREAD = {"rnnkit_version", "label_names", "world_size", "backend"}  # what no command reads
 
 
 def test_fuzz_run_files_with_bad_bytes_or_wrong_types_are_exit_code_2_without_traceback(

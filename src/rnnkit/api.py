@@ -90,11 +90,16 @@ def train(
     ``progress``, ``tensorboard``). ``on_evaluate(record)`` sees every evaluation's record and
     stops training by returning True.
 
+    Under torchrun every process calls this with the same arguments
+    (:mod:`rnnkit.training.distributed`): they train one run together, process 0 writes it, and
+    config.json records ``world_size`` and ``backend``. An error in any process is raised in all.
+
     Returns the trainer's summary plus ``out`` and ``parameters``. Raises :class:`InputError` for
     bad options or data and :class:`rnnkit.training.trainer.TrainingDiverged` for a NaN loss.
     """
     import torch
 
+    from rnnkit.training import distributed
     from rnnkit.training.run import (
         check_new_run,
         check_sources,
@@ -107,43 +112,51 @@ def train(
     spec = tasks.get(task)
     run = Path(out or f"runs/{task}")
     config = config or {}
+    processes = distributed.start()
     with contextlib.ExitStack() as held:
-        if resume:
-            if run.is_dir():  # (else load_run says there is no run to resume)
-                held.enter_context(lock_run(run))  # before anything is read
-            sections, stored = _resumed(spec, run, config, where)
-            check_sources(
-                run,
-                stored,
-                hint="; resuming would train on other data: restore the file, or train a new run",
-            )
-        else:
-            sections = spec.resolve(config, where)
-            check_new_run(run)  # before the data is read
-        train_config = sections["train"]
-        if train_config.threads:
-            torch.set_num_threads(train_config.threads)
-        seed_everything(train_config.seed)  # before anything random is built
-        built = spec.build(sections, run, resume)
-        parameters = sum(p.numel() for p in built.model.parameters())
-        if not resume:
-            held.enter_context(lock_run(run))  # the folder is made here, once all is checked
-            record = {name: asdict(section) for name, section in sections.items()}
-            sources = record_sources(spec.data_files(sections))
-            built.save(run)  # the artifacts first: config.json, written last, marks a run
-            create_run(
-                run,
-                {
-                    "task": task,
-                    **record,
-                    "sizes": built.model.sizes,
-                    **built.record,
-                    "sources": sources,
-                },
-            )
+        with processes.together():  # every process checks and builds; one error stops all
+            if resume:
+                if run.is_dir() and processes.leads:  # (else load_run says there is no run)
+                    held.enter_context(lock_run(run))  # before anything is read
+                sections, stored = _resumed(spec, run, config, where)
+                check_sources(
+                    run,
+                    stored,
+                    hint="; resuming would train on other data: restore the file, or train a new "
+                    "run",
+                )
+            else:
+                sections = spec.resolve(config, where)
+                check_new_run(run)  # before the data is read
+            train_config = sections["train"]
+            if train_config.threads:
+                torch.set_num_threads(train_config.threads)
+            seed_everything(train_config.seed)  # before anything random is built
+            built = spec.build(sections, run, resume)
+            parameters = sum(p.numel() for p in built.model.parameters())
+        with processes.together():
+            if not resume and processes.leads:
+                held.enter_context(lock_run(run))  # the folder is made here, once all is checked
+                record = {name: asdict(section) for name, section in sections.items()}
+                sources = record_sources(spec.data_files(sections))
+                built.save(run)  # the artifacts first: config.json, written last, marks a run
+                create_run(
+                    run,
+                    {
+                        "task": task,
+                        **record,
+                        "sizes": built.model.sizes,
+                        **built.record,
+                        "sources": sources,
+                        "world_size": processes.world_size,
+                        "backend": processes.backend,
+                    },
+                )
+        # every process alike (the checks are the same), then the replicas are made together
         trainer = Trainer(built.task, train_config, run, on_evaluate)
         if resume:
-            trainer.load_last()  # a damaged state is one line, before any other
+            with processes.together():
+                trainer.load_last()  # a damaged state is one line, before any other
         check_interrupted()  # a Ctrl-C that a library swallowed while loading: do not train
         logger.info("rnnkit: %s run %s: %s", task, run, built.describe)
         summary = trainer.fit(resume=resume)

@@ -11,6 +11,11 @@ Every problem with what the user gave is an :class:`rnnkit.errors.InputError`: i
 one line on stderr and the exit code is 2. A full disk is exit code 1 (as a failed training is),
 Ctrl-C or SIGTERM exit code 130. Options and positional arguments may come in any order, and
 ``-v``/``-q`` may follow the command.
+
+Under torchrun (``torchrun --nproc-per-node N $(which rnnkit) train ...``) process 0 speaks for
+all: the other processes print no messages, and an error in any of them reaches process 0
+(:mod:`rnnkit.training.distributed`), which prints its one line; every process exits with the
+same code.
 """
 
 from __future__ import annotations
@@ -196,6 +201,18 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    from rnnkit.training import distributed
+
+    if not distributed.leads():  # under torchrun, process 0 speaks for all
+        logger.setLevel(logging.ERROR)
+
+
+def say(line: str) -> None:
+    """Print one line on stderr (under torchrun, only process 0 does)."""
+    from rnnkit.training import distributed
+
+    if distributed.leads():
+        print(line, file=sys.stderr)
 
 
 def _handle(signum: int, handler):
@@ -222,20 +239,20 @@ def main(argv: list[str] | None = None) -> int:
         check_interrupted()
         return code
     except InputError as error:
-        print(f"rnnkit: error: {error}", file=sys.stderr)
+        say(f"rnnkit: error: {error}")
         return EXIT_BAD_INPUT
     except StorageFull as error:
-        print(f"rnnkit: error: {error}", file=sys.stderr)
+        say(f"rnnkit: error: {error}")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("rnnkit: interrupted", file=sys.stderr)
+        say("rnnkit: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `rnnkit sample RUN | head`
         _silence_stdout()
         return EXIT_OK
     except OSError as error:  # a file the layers above did not name: still one line
         where = f"{error.filename}: " if error.filename else ""
-        print(f"rnnkit: error: {where}{error.strerror or error}", file=sys.stderr)
+        say(f"rnnkit: error: {where}{error.strerror or error}")
         full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         return EXIT_FAILED if full else EXIT_BAD_INPUT
     except Exception:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rnnkit.errors import InputError
+
 STORAGE_HELP = (
     "an Optuna RDB storage URL (default: sqlite:///DIR/study.db); give every machine the same "
     "one (postgresql://...) to run a study's workers on several machines"
@@ -51,7 +53,13 @@ def _run(args: argparse.Namespace) -> int:
     from rnnkit.studies import engine, trial
     from rnnkit.studies.report import write_report
     from rnnkit.studies.spec import load_spec
+    from rnnkit.training import distributed
 
+    if distributed.launched():
+        raise InputError(
+            "rnnkit study run trains each trial in one process: start it without torchrun "
+            "(--workers N runs N trials at once; several machines share a study with --storage URL)"
+        )
     spec = load_spec(args.file)
     out = Path(args.out or Path("runs", "studies", spec.name))
     engine.say(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from rnnkit import config as options
@@ -41,6 +40,8 @@ def run_training(args: argparse.Namespace) -> int:
     """Train through :func:`rnnkit.api.train`; one line on how it ended; the exit code (0 done,
     1 diverged, 130 interrupted: the state is saved and ``--resume`` continues it)."""
     from rnnkit import api
+    from rnnkit.cli import say
+    from rnnkit.training import distributed
     from rnnkit.training.trainer import TrainingDiverged, describe_stop
 
     spec = args.spec
@@ -52,11 +53,13 @@ def run_training(args: argparse.Namespace) -> int:
     try:
         summary = api.train(spec.name, given, out, resume=args.resume, where=where)
     except TrainingDiverged as error:
-        print(f"rnnkit: {error}", file=sys.stderr)
+        say(f"rnnkit: {error}")
         return 1
+    finally:
+        distributed.finish()  # under torchrun: leave the process group
     line = describe_stop(summary, out, spec.unit)
     if summary["stop_reason"] == "interrupted":
-        print(line, file=sys.stderr)  # even with --quiet: the exit code alone does not say why
+        say(line)  # even with --quiet: the exit code alone does not say why
         return 130
     logger.info("%s; next: rnnkit evaluate %s", line, out)
     return 0

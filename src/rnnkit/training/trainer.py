@@ -32,6 +32,12 @@ best weights and save the state for resuming. Files in the run directory:
 
 Ctrl-C (SIGINT) and SIGTERM ask the loop to stop after the current step and save the state; a
 second one stops at once (the files saved before stay intact: every file is replaced atomically).
+
+Under torchrun the same loop runs in every process (:mod:`rnnkit.training.distributed`): each
+takes its share of the global batch and trains the model through DistributedDataParallel;
+process 0 evaluates, decides and writes the files, and every process's carried state and RNG
+states go into ``last.safetensors``, so ``--resume`` with as many processes continues exactly.
+The losses and item counts in ``metrics.jsonl`` are those of the global batches.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from rnnkit.config import option
 from rnnkit.errors import InputError
 from rnnkit.io import append_line, write_bytes
 from rnnkit.plots import plot_losses
+from rnnkit.training import distributed
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.training.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizers
 from rnnkit.training.run import BEST, LAST, METRICS
@@ -248,6 +255,16 @@ class Trainer:
         self.restored = False  # whether load_last() ran
         if config.log_grad_flow:
             diagnostics.find_recurrent_layer(self.model)  # refuse before training starts
+        self.processes = distributed.start(next(self.model.parameters()).device)
+        if not self.processes.alone:
+            rows = distributed.rows_of(task.batch(0, 0))
+            if rows < self.processes.world_size:
+                raise InputError(
+                    f"--batch-size {rows} is smaller than the {self.processes.world_size} "
+                    "processes: each process needs at least one row of the global batch"
+                )
+        # the module that training calls: DistributedDataParallel's replica under torchrun
+        self.replica = self.processes.replicate(self.model)
 
     # --- the bounds of a run ----------------------------------------------------------------------
     @property
@@ -298,14 +315,17 @@ class Trainer:
         config = self.config
         if config.threads:
             torch.set_num_threads(config.threads)
+        leads = self.processes.leads
         if resume:
             if not self.restored:
                 self.load_last()
-            self._trim_logs()
-        else:
-            torch.manual_seed(config.seed)
-            random.seed(config.seed)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+            if leads:
+                self._trim_logs()
+        else:  # each process draws its own dropout masks
+            torch.manual_seed(config.seed + self.processes.rank)
+            random.seed(config.seed + self.processes.rank)
+        if leads:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         previous_handlers = self._install_signal_handlers()
         bar = self._progress_bar()
         started = time.perf_counter()
@@ -313,10 +333,15 @@ class Trainer:
         interval = Interval()
         evaluated_at = self.progress.step if resume else -1
         if config.log_grad_flow and not resume:
-            self.log_grad_flow(first=True)  # at initialisation
+            with self.processes.together():
+                if leads:
+                    self.log_grad_flow(first=True)  # at initialisation
         try:
             while True:
                 elapsed = elapsed_before + time.perf_counter() - started
+                # under torchrun: process 0's clock (the schedule and the budget read it) and
+                # the first process's reason to stop (a signal) hold for all
+                elapsed, self.stop_reason = self.processes.synchronise(elapsed, self.stop_reason)
                 if self.total_steps is not None and self.progress.step >= self.total_steps:
                     self.stop_reason = self.stop_reason or "reached the step limit"
                 if config.time_budget is not None and elapsed >= config.time_budget:
@@ -345,7 +370,8 @@ class Trainer:
                 bar.close()
             if self._writer is not None:
                 self._writer.close()
-        self.plot()
+        if leads:
+            self.plot()
         return self.summary()
 
     def _train_step(self, elapsed: float) -> tuple[float, int, float, bool]:
@@ -355,13 +381,22 @@ class Trainer:
         epoch, index = divmod(self.progress.step, self.task.steps_per_epoch)
         if index == 0:
             self.carry = None
-        batch = self.task.batch(epoch, index)
         lr = config.lr * self.schedule.factor(self.progress.step, self.fraction_done(elapsed))
         self.optimizers.set_lr(lr)
         self.model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            loss, carry, count = self.task.training_loss(batch, self.carry)
-        value = float(loss.detach())
+        with self.processes.together():  # an error in any process's batch stops them all
+            batch, counted = self.processes.share(self.task.batch(epoch, index))
+            with (
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"),
+                training_through(self.task, self.replica),
+            ):
+                loss, carry, count = self.task.training_loss(batch, self.carry)
+        count = count if counted else 0
+        # the global batch's mean loss and items; each process's loss weighted so that the
+        # gradients DistributedDataParallel averages are those of that mean (see distributed)
+        value, total = self.processes.mean(float(loss.detach()), count)
+        if total != count * self.processes.world_size:
+            loss = loss * (count * self.processes.world_size / max(total, 1))
         if not math.isfinite(value):
             raise TrainingDiverged(self._diverged_message(value))
         self.optimizers.zero_grad()
@@ -379,7 +414,7 @@ class Trainer:
         self.optimizers.step()
         self.carry = carry
         self.progress.step += 1
-        return value, count, norm, clipped
+        return value, total, norm, clipped
 
     def _diverged_message(self, value: float) -> str:
         """Why training stopped, naming only the checkpoints that exist."""
@@ -403,40 +438,57 @@ class Trainer:
             )
         return line + "; try a lower --lr or a smaller --clip-norm"
 
-    def _evaluate_and_save(self, interval: Interval, elapsed: float, bar) -> None:
+    def _evaluate(self, interval: Interval, elapsed: float) -> tuple[dict, bool]:
+        """Validate; the evaluation's record and whether ``on_evaluate`` asks to stop."""
         self.model.eval()
         with torch.no_grad():
             metrics = self.task.evaluate()
-        validation = float(metrics["loss"])
-        self.schedule.observe(validation)
-        since = interval.record()
         record = {
             "step": self.progress.step,
             "epoch": round(self.progress.step / self.task.steps_per_epoch, 4),
             "elapsed_s": round(elapsed, 2),
             "lr": self.optimizers.param_groups[0]["lr"],
-            **since,
+            **interval.record(),
             **{f"val_{k}": v for k, v in metrics.items()},
         }
+        return record, bool(self.on_evaluate is not None and self.on_evaluate(record))
+
+    def _evaluate_and_save(self, interval: Interval, elapsed: float, bar) -> None:
+        leads = self.processes.leads
+        with self.processes.together():  # process 0 evaluates and decides for all
+            decided = self._evaluate(interval, elapsed) if leads else None
+        record, stop = self.processes.broadcast(decided)
+        validation = float(record["val_loss"])
+        self.schedule.observe(validation)
         self.progress.history.append(record)
-        if self.on_evaluate is not None and self.on_evaluate(record):
+        if stop:
             self.stop_reason = "stopped by on_evaluate"
-        if validation < self.progress.best_loss:
+        improved = validation < self.progress.best_loss
+        if improved:
             self.progress.best_loss = validation
             self.progress.best_step = self.progress.step
             self.progress.evaluations_without_improvement = 0
-            save_model(
-                self.run_dir / BEST,
-                self.model,
-                {"step": self.progress.step, "val_loss": validation},
-            )
         else:
             self.progress.evaluations_without_improvement += 1
             patience = self.config.early_stopping
             if patience and self.progress.evaluations_without_improvement >= patience:
                 self.stop_reason = f"early stopping: no improvement in {patience} evaluations"
         self.progress.elapsed = elapsed
+        with self.processes.together():
+            if improved and leads:
+                save_model(
+                    self.run_dir / BEST,
+                    self.model,
+                    {"step": self.progress.step, "val_loss": validation},
+                )
         self.save_last()
+        with self.processes.together():
+            if leads:
+                self._log(record, bar)
+
+    def _log(self, record: dict, bar) -> None:
+        """Report an evaluation whose checkpoints are saved: metrics.jsonl, TensorBoard, the
+        gradient flow, the progress bar or a log line."""
         # the log lines last: metrics.jsonl (and grad_flow.jsonl) never hold a step that no
         # checkpoint holds
         append_line(self.run_dir / METRICS, json.dumps(record))
@@ -444,7 +496,8 @@ class Trainer:
         every = self.config.log_grad_flow
         if every and len(self.progress.history) % every == 0:
             self.log_grad_flow()
-        train_loss, rate = since["train_loss"], since["items_per_s"]
+        train_loss, rate = record["train_loss"], record["items_per_s"]
+        validation = record["val_loss"]
         if bar is not None:
             bar.set_postfix(
                 loss=f"{train_loss:.3f}", val=f"{validation:.3f}", rate=f"{rate:,.0f}/s"
@@ -471,18 +524,34 @@ class Trainer:
 
     # --- state ----------------------------------------------------------------------------------
     def save_last(self) -> None:
-        """Write everything needed to resume exactly, in one atomic file."""
-        tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        meta = {
-            "progress": asdict(self.progress),
-            "optimizers": flatten(self.optimizers.state_dict(), tensors, "optim"),
-            "schedule": self.schedule.state_dict(),
-            "carry": flatten(self.carry, tensors, "carry"),
-            "torch_rng": flatten(torch.get_rng_state(), tensors, "rng"),
-            "python_rng": flatten(random.getstate(), tensors, "pyrng"),
-        }
-        save_state(self.run_dir / LAST, tensors, meta)
+        """Write everything needed to resume exactly, in one atomic file: the model, optimizer,
+        schedule and progress that all processes share, and each process's own state (process 0's
+        beside them, the others' in ``other_processes``)."""
+        states = self.processes.gather(self._own_state())
+        with self.processes.together():
+            if self.processes.leads:
+                tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+                meta = {
+                    "progress": asdict(self.progress),
+                    "optimizers": flatten(self.optimizers.state_dict(), tensors, "optim"),
+                    "schedule": self.schedule.state_dict(),
+                    **flatten_own_state(states[0], tensors, ""),
+                }
+                if len(states) > 1:
+                    meta["other_processes"] = [
+                        flatten_own_state(state, tensors, f"p{rank}.")
+                        for rank, state in enumerate(states[1:], start=1)
+                    ]
+                save_state(self.run_dir / LAST, tensors, meta)
         self.saved_step = self.progress.step
+
+    def _own_state(self) -> dict[str, Any]:
+        """What differs between the processes of a run: the carried state and the RNG states."""
+        return {
+            "carry": self.carry,
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        }
 
     def load_last(self) -> None:
         """Restore the state written by :meth:`save_last`; a damaged file is one InputError
@@ -500,10 +569,13 @@ class Trainer:
             self.model.load_state_dict(model_state)
             self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
             self.schedule.load_state_dict(meta["schedule"])
-            self.carry = unflatten(meta["carry"], tensors)
-            torch.set_rng_state(unflatten(meta["torch_rng"], tensors))
-            random.setstate(unflatten(meta["python_rng"], tensors))
+            own = self._stored_own_state(path, meta)
+            self.carry = unflatten(own["carry"], tensors)
+            torch.set_rng_state(unflatten(own["torch_rng"], tensors))
+            random.setstate(unflatten(own["python_rng"], tensors))
             self.progress = Progress(**meta["progress"])
+        except InputError:  # (a ValueError) already names the file and the problem
+            raise
         except KeyError as error:
             raise InputError(
                 f"{path}: the checkpoint has no {error}; the file is damaged"
@@ -513,6 +585,23 @@ class Trainer:
             raise InputError(f"{path}: the checkpoint is damaged ({first})") from None
         self.saved_step = self.progress.step
         self.restored = True
+
+    def _stored_own_state(self, path: Path, meta: dict) -> dict:
+        """This process's part of a state file; a run trained by another number of processes is
+        refused (their streams and random states are not this job's)."""
+        others = meta.get("other_processes", [])
+        trained_by = len(others) + 1
+        if trained_by != self.processes.world_size:
+            launch = (
+                "with one process (without torchrun)"
+                if trained_by == 1
+                else f"under torchrun with {trained_by} processes (--nproc-per-node {trained_by})"
+            )
+            raise InputError(
+                f"{path}: the run was trained by {trained_by} process(es), this job has "
+                f"{self.processes.world_size}; resume it {launch}"
+            )
+        return meta if self.processes.leads else others[self.processes.rank - 1]
 
     def _trim_logs(self) -> None:
         """Drop metrics.jsonl and grad_flow.jsonl lines (of older versions, or cut short) for
@@ -547,7 +636,7 @@ class Trainer:
         }
 
     def _progress_bar(self):
-        if not self.config.progress:
+        if not self.config.progress or not self.processes.leads:
             return None
         import sys
 
@@ -596,6 +685,28 @@ class Trainer:
     def plot(self) -> Path | None:
         """Draw ``loss.png`` from the metrics (train and validation loss against steps and time)."""
         return plot_losses(self.progress.history, self.run_dir / "loss.png")
+
+
+def flatten_own_state(state: dict[str, Any], tensors: dict[str, Tensor], prefix: str) -> dict:
+    """One process's carried state and RNG states, flattened into ``tensors`` for a state file."""
+    return {
+        "carry": flatten(state["carry"], tensors, f"{prefix}carry"),
+        "torch_rng": flatten(state["torch_rng"], tensors, f"{prefix}rng"),
+        "python_rng": flatten(state["python_rng"], tensors, f"{prefix}pyrng"),
+    }
+
+
+@contextlib.contextmanager
+def training_through(task: Task, replica: nn.Module):
+    """``task.model`` is ``replica`` (DistributedDataParallel's, under torchrun) while the task
+    computes a training loss, so that its backward pass averages the gradients; the task's own
+    module everywhere else (evaluation, checkpoints: their keys have no ``module.`` prefix)."""
+    model = task.model
+    task.model = replica
+    try:
+        yield
+    finally:
+        task.model = model
 
 
 def describe_stop(summary: dict[str, Any], run_dir: str | Path, unit: str = "") -> str:
