@@ -29,6 +29,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs import relative  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "runs" / "bench-classify"
@@ -63,11 +66,6 @@ def machine() -> dict:
         "processor": platform.processor() or platform.machine(),
         "note": "1 torch thread on a 2-core machine shared with other training jobs",
     }
-
-
-def _relative(text: str | Path) -> str:
-    """Paths inside the repository written relative to its root."""
-    return str(text).replace(str(ROOT) + "/", "")
 
 
 def load_results() -> dict:
@@ -124,8 +122,8 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
     parameters = sum(p.numel() for p in rnnkit.load(run).model.parameters())
     record = {
         "seed": seed,
-        "run": _relative(run),
-        "command": _relative("rnnkit " + " ".join(command)),
+        "run": relative(run),
+        "command": relative("rnnkit " + " ".join(command)),
         "test_accuracy": result["accuracy"],
         "test_macro_f1": result["macro_f1"],
         "test_per_class_f1": {k: v["f1"] for k, v in result["per_class"].items()},
@@ -162,7 +160,7 @@ def compare(args: argparse.Namespace) -> None:
     budget = ["--config", str(ROOT / "recipes/sst2.toml"), "--epochs", str(args.epochs)]
     budget += [*args.extra]
     section = results.setdefault("compare", {})
-    section["budget"] = _relative(" ".join(budget[2:]))
+    section["budget"] = relative(" ".join(budget[2:]))
     for name in args.configs:
         runs = []
         for seed in args.seeds:

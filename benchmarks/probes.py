@@ -40,10 +40,14 @@ import os
 import platform
 import shlex
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs import relative  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -183,9 +187,9 @@ def run_trial(name: str, spec: dict, runs: str, diagnose_batches: int = 4) -> di
         "clip_norm": spec.get("clip_norm", 1.0),
         "options": spec["args"],
         "commands": [
-            f"rnnkit train probe {shlex.join(spec['args'])} --out {out}",
-            f"rnnkit evaluate {out}",
-            f"rnnkit diagnose {out}",
+            f"rnnkit train probe {shlex.join(spec['args'])} --out {relative(out)}",
+            f"rnnkit evaluate {relative(out)}",
+            f"rnnkit diagnose {relative(out)}",
         ],
         "stop_reason": stop,
         "train_wall_s": round(wall, 1),
