@@ -16,7 +16,15 @@ ROOT = Path(__file__).resolve().parents[1]
 VALID_METRICS = {"lm": {"loss", "bits_per_word", "perplexity"}, "classify": {"loss", "accuracy"}}
 
 
-@pytest.mark.parametrize("recipe, task", [("multi30k-en.toml", "lm"), ("fsdd.toml", "classify")])
+@pytest.mark.parametrize(
+    "recipe, task",
+    [
+        ("multi30k-en.toml", "lm"),
+        ("fsdd.toml", "classify"),
+        ("sst2-phrases.toml", "classify"),
+        ("etth1-seg.toml", "forecast"),
+    ],
+)
 def test_recipes_resolve(recipe, task):
     sections = api.configure(task, read_toml(ROOT / "recipes" / recipe))
     assert sections["train"].seed == 0
