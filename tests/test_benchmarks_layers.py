@@ -1,23 +1,12 @@
 """Smoke test of benchmarks/layers.py at a tiny size: the report is complete, no timing asserted."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "layers.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_layers", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_loader import load_benchmark
 
 
 def test_tiny_run_writes_every_candidate_with_positive_throughput(tmp_path):
-    bench = _load_benchmark()
+    bench = load_benchmark("layers")
     config = bench.BenchConfig(batch=4, seq_len=5, input_size=3, hidden_size=8, repeats=1, warmup=0)
     out = tmp_path / "layers.json"
     bench.run_benchmark(config, out, log=lambda line: None)

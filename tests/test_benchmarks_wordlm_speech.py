@@ -4,36 +4,22 @@ the speech test makes a six-clip-per-speaker FSDD look-alike, never reading the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
 import rnnkit
 from rnnkit.api import parse_options
+from tests.benchmark_loader import load_benchmark
 from tests.test_audio import tone, write_wav
 from tests.test_word_lm import CORPUS
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 TINY_WORDS = ["--tokenizer", "word", "--hidden", "8", "--layers", "1", "--batch-size", "4"]
 TINY_WORDS += ["--seq-len", "8", "--eval-every", "3", "--warmup-steps", "0"]
 
 
 def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeypatch):
-    bench = _load("wordlm")
+    bench = load_benchmark("wordlm")
     monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     corpus = tmp_path / "captions.txt"
@@ -71,7 +57,7 @@ def test_speech_official_and_speaker_folds_are_recorded_and_reported(tmp_path, m
     monkeypatch.setenv("RNNKIT_DATA", str(tmp_path / "data"))
     recipe = tmp_path / "tiny.toml"
     recipe.write_text('data = "fsdd"\nhidden = 4\nlayers = 1\nepochs = 2\nbatch-size = 8\n')
-    bench = _load("speech")
+    bench = load_benchmark("speech")
     monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(bench, "RECIPE", str(recipe))

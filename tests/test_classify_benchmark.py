@@ -3,24 +3,13 @@ asserted."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "classify.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_classify", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_loader import load_benchmark
 
 
 def test_tiny_comparison_run_is_recorded_and_reported(tmp_path, monkeypatch):
-    bench = _load_benchmark()
+    bench = load_benchmark("classify")
     monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
     data = tmp_path / "d.tsv"

@@ -1,23 +1,12 @@
 """Smoke test of benchmarks/forecast.py: the sine experiment end to end and the report it writes."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "forecast.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_forecast", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_loader import load_benchmark
 
 
 def test_sine_experiment_is_recorded_with_its_commands(tmp_path, monkeypatch):
-    bench = _load_benchmark()
+    bench = load_benchmark("forecast")
     monkeypatch.chdir(bench.ROOT)  # the recipes are named relative to the repository
     spec = bench.experiments((24,))["sine"]
     record = bench.run_experiment("sine", spec, tmp_path / "runs", log=lambda line: None)
@@ -32,7 +21,7 @@ def test_sine_experiment_is_recorded_with_its_commands(tmp_path, monkeypatch):
 
 
 def test_long_horizon_section_averages_seeds_beside_the_anchors():
-    bench = _load_benchmark()
+    bench = load_benchmark("forecast")
     names = [n for n, s in bench.experiments((24,)).items() if s["group"] == "long"]
     assert len(names) == len(bench.LONG_HORIZONS) * len(bench.LONG_SEEDS)
 

@@ -1,24 +1,13 @@
 """Smoke test of benchmarks/probes.py: every kind of trial end to end at tiny sizes, the report
 and figures it writes, skipping what is recorded; and the full study's plan without running it."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "probes.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_probes", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_loader import load_benchmark
 
 
 def test_full_plan_matches_parameter_counts_and_fits_45_minutes_on_two_workers():
-    bench = _load_benchmark()
+    bench = load_benchmark("probes")
     trials = bench.experiments()
     assert len(trials) == 4 * 3 * 2 + 3 * 3 * 2 + 2  # adding, copy, relu with and without clip
     for spec in trials.values():
@@ -30,7 +19,7 @@ def test_full_plan_matches_parameter_counts_and_fits_45_minutes_on_two_workers()
 
 
 def test_smoke_study_writes_the_report_and_skips_recorded_trials(tmp_path, capsys):
-    bench = _load_benchmark()
+    bench = load_benchmark("probes")
     out = tmp_path / "results" / "probes.json"
     argv = ["--smoke", "--workers", "1", "--out", str(out), "--runs", str(tmp_path / "runs")]
     assert bench.main(argv) == 0

@@ -1,21 +1,10 @@
 """Smoke test of benchmarks/translate.py on tiny files: every configuration is trained, scored
 and tabulated. No timing is asserted."""
 
-import importlib.util
 import json
 import random
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "translate.py"
-
-
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_translate", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_loader import load_benchmark
 
 
 def test_tiny_comparison_reports_every_configuration(tmp_path, capsys):
@@ -27,7 +16,7 @@ def test_tiny_comparison_reports_every_configuration(tmp_path, capsys):
             path = tmp_path / f"{split}.{side}"
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
             files += [f"--{split}-{side}", str(path)]
-    bench = _load_benchmark()
+    bench = load_benchmark("translate")
     out = tmp_path / "compare.json"
     argv = ["--steps", "2", "--hidden", "16", "--embedding-dim", "8", "--src-vocab-size", "64"]
     argv += ["--tgt-vocab-size", "64", "--batch-size", "16", "--beam", "2", "--out", str(out)]
