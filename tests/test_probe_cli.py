@@ -79,6 +79,8 @@ def test_a_small_lstm_solves_adding_at_t10_and_eval_json_says_so(tmp_path):
         (["train", "probe", "--length", "1"], "--length must be >= 2, got 1"),
         (["evaluate", "{run}", "--data", "x.csv"], "generates its test sequences"),
         (["diagnose", "{run}", "--data", "x.csv"], "generates its own data"),
+        (["train", "probe", "--cell", "rnn", "--chrono", "50"], "--chrono 50 needs gates"),
+        (["train", "probe", "--cell", "gru", "--chrono", "2"], "--chrono 2 needs gates"),
     ],
 )
 def test_bad_probe_input_is_one_line_and_exit_code_2(copy_run, tmp_path, argv, message):

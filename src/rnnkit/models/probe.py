@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from rnnkit.config import option, validate
+from rnnkit.errors import InputError
+from rnnkit.init import chrono_init_
 from rnnkit.models.choices import backend_option, cell_option, nonlinearity_option, recurrent_layer
 
 
@@ -27,6 +29,12 @@ class ProbeModelConfig:
     num_layers: int = option(1, "stacked recurrent layers", flag="layers", min=1)
     nonlinearity: str = nonlinearity_option()
     backend: str = backend_option()
+    chrono: int = option(
+        0,
+        "chrono initialisation of the gate biases for dependencies up to this many steps "
+        "(Tallec & Ollivier 2018; LSTM and GRU; 0: torch.nn's uniform initialisation)",
+        min=0,
+    )
 
 
 class ProbeModel(nn.Module):
@@ -53,6 +61,13 @@ class ProbeModel(nn.Module):
             backend=config.backend,
         )
         self.head = nn.Linear(config.hidden_size, output_size)
+        if config.chrono:
+            if config.cell == "rnn" or config.chrono <= 2:
+                raise InputError(
+                    f"--chrono {config.chrono} needs gates and more than 2 steps "
+                    f"(--cell lstm, lnlstm or gru and --chrono > 2), got --cell {config.cell}"
+                )
+            chrono_init_(self.rnn, config.chrono)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, T, I) -> (B, T, O) with ``per_step``, else (B, O)."""
