@@ -305,3 +305,28 @@ def test_classifying_a_file_that_is_not_audio_is_one_line_and_exit_code_2(tones,
     assert main(["classify", str(run), str(tones / "low" / "0.wav"), str(bad)]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and f"{bad}: not readable audio" in captured.err
+
+
+def test_spec_augment_masks_training_batches_only_and_is_stored_with_the_run(tones, tmp_path):
+    from rnnkit.tasks.classify import ClassificationTask, ClassifyData, prepare
+
+    audio = FeatureConfig(features="logmel", n_mels=16, freq_mask=3, time_mask=4, mask_count=2)
+    prepared = prepare(ClassifyData(data=str(tones)), audio=audio)
+    model = torch.nn.Linear(1, 1)  # the batches do not need a model
+    masked = ClassificationTask.from_prepared(model, prepared, batch_size=4, seed=0)
+    plain = ClassificationTask.from_prepared(
+        model, prepare(ClassifyData(data=str(tones)), audio=FeatureConfig(n_mels=16)), 4, 0
+    )
+    frames, lengths, labels = masked.batch(0, 0)
+    clean, clean_lengths, clean_labels = plain.batch(0, 0)
+    assert torch.equal(lengths, clean_lengths) and torch.equal(labels, clean_labels)
+    changed = frames != clean
+    assert changed.any() and torch.all(frames[changed] == 0)  # masks, nothing else
+    assert torch.equal(masked.batch(0, 0)[0], frames)  # a resumed run draws the same masks
+    assert all(torch.equal(a, b) for a, b in zip(masked.valid_ids, plain.valid_ids))
+    run = tmp_path / "run"
+    options = ["--data", str(tones), "--hidden", "4", "--epochs", "1", "--no-progress"]
+    options += ["--freq-mask", "3", "--time-mask", "4", "--batch-size", "4"]
+    assert main(["train", "classify", *options, "--out", str(run)]) == 0
+    stored = json.loads((run / "config.json").read_text())["audio"]
+    assert (stored["freq_mask"], stored["time_mask"], stored["mask_count"]) == (3, 4, 2)

@@ -58,6 +58,16 @@ class FeatureConfig:
     n_mfcc: int = option(13, "cepstral coefficients kept (--features mfcc)", min=1)
     window_ms: float = option(25.0, "analysis window (milliseconds)", above=0)
     hop_ms: float = option(10.0, "hop between frames (milliseconds)", above=0)
+    freq_mask: int = option(
+        0,
+        "SpecAugment while training (Park et al. 2019): mask up to this many consecutive "
+        "feature bands, --mask-count times per clip (0: off)",
+        min=0,
+    )
+    time_mask: int = option(
+        0, "SpecAugment while training: mask up to this many consecutive frames (0: off)", min=0
+    )
+    mask_count: int = option(2, "SpecAugment: masks of each kind per clip", min=1)
 
     def check(self) -> None:
         if self.features == "mfcc" and self.n_mfcc > self.n_mels:

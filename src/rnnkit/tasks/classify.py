@@ -14,7 +14,8 @@ test set instead), a folder with one subfolder of clips per label, or a TSV/CSV 
 and labels. Missing parts are split off by class as for texts, stored by clip name. Each clip is
 read as mono at ``--sample-rate`` and becomes frames of log-mel or MFCC features, normalised per
 clip (:mod:`rnnkit.data.features`; the ``audio`` options), which the model reads in place of
-word embeddings.
+word embeddings. ``--freq-mask`` / ``--time-mask`` mask bands and frames of each training batch
+(SpecAugment, :mod:`rnnkit.data.augment`); validation, test and prediction see clips unmasked.
 
 Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
 padded (``<pad>`` = 0, or zero frames) and carry each sequence's length; the model's
@@ -24,7 +25,9 @@ variable-length layers and masked pooling make the padding invisible.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -42,6 +45,7 @@ from rnnkit.data.audio import (
     read_fsdd,
     read_manifest,
 )
+from rnnkit.data.augment import augment_generator, spec_augment
 from rnnkit.data.features import FeatureConfig, extract
 from rnnkit.data.labeled import (
     LabeledTexts,
@@ -398,8 +402,10 @@ class ClassificationTask:
         valid: tuple[list[list[int]], list[int]],
         batch_size: int = 32,
         seed: int = 0,
+        augment: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None,
     ) -> None:
         self.model = model
+        self.augment = augment  # (frames (B, T, F), lengths (B,), generator=) -> masked frames
         self.train_ids, self.train_labels = train
         self.valid_ids, self.valid_labels = valid
         self.batch_size = batch_size
@@ -410,18 +416,30 @@ class ClassificationTask:
     def from_prepared(
         cls, model: TextClassifier, prepared: Prepared, batch_size: int = 32, seed: int = 0
     ) -> ClassificationTask:
+        audio = prepared.audio
+        augment = None
+        if audio is not None and (audio.freq_mask or audio.time_mask):
+            augment = partial(
+                spec_augment,
+                freq_width=audio.freq_mask,
+                time_width=audio.time_mask,
+                masks=audio.mask_count,
+            )
         return cls(
             model,
             prepared.encode(prepared.train),
             prepared.encode(prepared.valid),
             batch_size,
             seed,
+            augment,
         )
 
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor, Tensor]:
         order = torch.randperm(len(self.train_ids), generator=epoch_generator(self.seed, epoch))
         rows = order[index * self.batch_size : (index + 1) * self.batch_size].tolist()
-        ids, lengths = pad_batch([self.train_ids[r] for r in rows])  # (B, T), (B,)
+        ids, lengths = pad_batch([self.train_ids[r] for r in rows])  # (B, T) or (B, T, F), (B,)
+        if self.augment is not None:  # audio frames, training only
+            ids = self.augment(ids, lengths, generator=augment_generator(self.seed, epoch, index))
         labels = torch.tensor([self.train_labels[r] for r in rows], dtype=torch.long)  # (B,)
         return ids, lengths, labels
 
