@@ -67,3 +67,17 @@ def load(path: Path) -> dict:
 def save(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def update(path: Path, change) -> dict:
+    """Read ``path`` afresh, apply ``change(results)`` and write it back, holding a lock, so that
+    benchmark processes running side by side add their records without losing each other's."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = load(path)
+        change(results)
+        save(path, results)
+    return results

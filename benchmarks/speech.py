@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runs import ROOT, load, machine, save, train_and_evaluate  # noqa: E402
+from runs import ROOT, load, machine, train_and_evaluate, update  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "runs" / "bench-speech"
@@ -96,9 +96,6 @@ def protocol(args: argparse.Namespace) -> None:
     """Train and evaluate every cell x seed (x held-out speaker) of a protocol, recording each
     run as it finishes."""
     torch.set_num_threads(args.threads)
-    results = load(RESULTS / "speech.json")
-    results["machine"] = machine(args.threads)
-    section = results.setdefault(args.command, {})
     held_out = (args.speakers or speakers()) if args.command == "speakers" else [None]
     for cell in args.cells:
         for seed in args.seeds:
@@ -109,10 +106,15 @@ def protocol(args: argparse.Namespace) -> None:
                     arguments += ["--data", f"fsdd:{speaker}"]
                     name = f"{cell}-{speaker}-s{seed}"
                 done = {"seed": seed, "speaker": speaker, **record(name, arguments, args.threads)}
-                runs = section.setdefault(cell, [])
-                runs[:] = [r for r in runs if (r["seed"], r["speaker"]) != (seed, speaker)]
-                runs.append(done)
-                save(RESULTS / "speech.json", results)
+
+                def add(results: dict, cell: str = cell, done: dict = done) -> None:
+                    results["machine"] = machine(args.threads)
+                    runs = results.setdefault(args.command, {}).setdefault(cell, [])
+                    key = (done["seed"], done["speaker"])
+                    runs[:] = [r for r in runs if (r["seed"], r["speaker"]) != key]
+                    runs.append(done)
+
+                update(RESULTS / "speech.json", add)
     report()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runs import ROOT, load, machine, save, train_and_evaluate  # noqa: E402
+from runs import ROOT, load, machine, train_and_evaluate, update  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "runs" / "bench-wordlm"
@@ -60,14 +60,17 @@ def record(name: str, seed: int, arguments: list[str], threads: int) -> dict:
 
 def target(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    results = load(RESULTS / "wordlm.json")
-    results["machine"] = machine(args.threads)
-    runs = results.setdefault("target", {"recipe": RECIPE, "runs": []})["runs"]
     arguments = ["--config", str(ROOT / RECIPE), *args.extra]
     for seed in args.seeds:
-        runs[:] = [r for r in runs if r["seed"] != seed]
-        runs.append(record(args.name, seed, arguments, args.threads))
-        save(RESULTS / "wordlm.json", results)
+        done = record(args.name, seed, arguments, args.threads)
+
+        def add(results: dict, done: dict = done) -> None:  # one record per run (name, seed)
+            results["machine"] = machine(args.threads)
+            runs = results.setdefault("target", {"recipe": RECIPE, "runs": []})["runs"]
+            runs[:] = [r for r in runs if r["run"] != done["run"]]
+            runs.append(done)
+
+        update(RESULTS / "wordlm.json", add)
     report()
 
 
@@ -86,23 +89,26 @@ def report(args: argparse.Namespace | None = None) -> str:
     lines += [
         "",
         "```",
-        "python benchmarks/wordlm.py target --seeds " + " ".join(str(r["seed"]) for r in runs),
+        *sorted(set(invocation(r) for r in runs)),
         "```",
         "",
     ]
     if not runs:
         lines.append("No runs yet.")
     else:
-        lines.append(f"`{runs[0]['command']}`")
+        lines += ["Each run trains as", "", "```"]
+        lines += [r["command"] for r in runs]
         lines += [
+            "```",
             "",
-            "| seed | test ppl | valid ppl | KN-3 ppl | unigram ppl | test / KN | steps | "
+            "| run | seed | test ppl | valid ppl | KN-3 ppl | unigram ppl | test / KN | steps | "
             "train s | tokens/s | parameters |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in runs:
             lines.append(
-                f"| {r['seed']} | {r['test_perplexity']:.2f} | {r['valid_perplexity']:.2f} | "
+                f"| {r['run'].rsplit('/', 1)[-1]} | {r['seed']} | {r['test_perplexity']:.2f} | "
+                f"{r['valid_perplexity']:.2f} | "
                 f"{r['kneser_ney_perplexity']:.2f} | {r['unigram_perplexity']:.1f} | "
                 f"{r['ratio_to_kneser_ney']:.3f} | {r['steps']} | {r['train_seconds']:.0f} | "
                 f"{r['tokens_per_s']:,.0f} | {r['parameters']:,} |"
@@ -123,6 +129,20 @@ def report(args: argparse.Namespace | None = None) -> str:
     (RESULTS / "wordlm.md").write_text(text)
     print(text)
     return text
+
+
+def invocation(run: dict) -> str:
+    """The benchmark command that trained a run: its name, seed, threads and the options over
+    the recipe's (between ``--config RECIPE`` and ``--seed`` in the run's command)."""
+    words = run["command"].split()  # rnnkit train lm [--config RECIPE] OPTIONS --seed ...
+    start = words.index("--config") + 2 if "--config" in words else 3
+    extra = words[start : words.index("--seed")]
+    threads = words[words.index("--threads") + 1]
+    name = run["run"].rsplit("/", 1)[-1].rsplit("-s", 1)[0]
+    command = f"python benchmarks/wordlm.py target --seeds {run['seed']} --threads {threads}"
+    if name != "multi30k-en":
+        command += f" --name {name}"
+    return command + (" -- " + " ".join(extra) if extra else "")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,6 +44,32 @@ def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeyp
     assert (tmp_path / "results" / "wordlm.md").read_text() == text
 
 
+def test_word_lm_runs_of_several_names_are_all_kept(tmp_path, monkeypatch):
+    """Two variants of the recipe (--name, options after --) recorded by processes one after
+    the other or side by side: each run keeps its own record and its command in the report."""
+    bench = load_benchmark("wordlm")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+
+    def fake_record(name, seed, arguments, threads):
+        command = f"rnnkit train lm {' '.join(arguments)} --seed {seed} --out runs/{name}-s{seed}"
+        numbers = dict(test_perplexity=30.0, valid_perplexity=31.0, kneser_ney_perplexity=32.0)
+        numbers.update(unigram_perplexity=200.0, ratio_to_kneser_ney=30 / 32, steps=10)
+        numbers.update(train_seconds=60.0, tokens_per_s=1000.0, parameters=5)
+        run = f"runs/bench-wordlm/{name}-s{seed}"
+        return {"seed": seed, "run": run, "command": command + " --threads 1", **numbers}
+
+    monkeypatch.setattr(bench, "record", fake_record)
+    bench.main(["target", "--seeds", "0", "--threads", "1"])
+    bench.main(["target", "--seeds", "0", "--threads", "1", "--name", "big", "--", "--hidden", "9"])
+    runs = json.loads((tmp_path / "results" / "wordlm.json").read_text())["target"]["runs"]
+    assert sorted(r["run"].rsplit("/", 1)[-1] for r in runs) == ["big-s0", "multi30k-en-s0"]
+    text = (tmp_path / "results" / "wordlm.md").read_text()
+    assert (
+        "python benchmarks/wordlm.py target --seeds 0 --threads 1 --name big -- --hidden 9" in text
+    )
+    assert "python benchmarks/wordlm.py target --seeds 0 --threads 1\n" in text
+
+
 def test_speech_official_and_speaker_folds_are_recorded_and_reported(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for digit, frequency in (("0", 300), ("1", 1800)):
