@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-  names=(ex7_4_sms ex7_1 ex7_3 ex7_4_sst2 ex7_5)
+  names=(ex7_4_sms ex7_1 ex7_3 ex7_4_sst2 ex7_5 ex7_2 ex7_3_speech)
 fi
 for name in "${names[@]}"; do
   out=runs/studies/$name
