@@ -8,7 +8,11 @@ from tests.benchmark_loader import load_benchmark
 
 def test_full_plan_matches_parameter_counts_and_fits_about_45_minutes_on_two_workers():
     bench = load_benchmark("probes")
-    trials = bench.experiments()
+    everything = bench.experiments()
+    (long,) = [spec for spec in everything.values() if spec["group"] == "long"]
+    assert long["cell"] == "gru" and long["hidden"] == 128 and long["budget_s"] == 1200
+    assert "--chrono" in long["args"] and long["args"].count("--lr") == 1
+    trials = {name: spec for name, spec in everything.items() if spec["group"] != "long"}
     # adding, copy, relu with and without clipping, copy T=100 with chrono for LSTM and GRU
     assert len(trials) == 4 * 3 * 2 + 3 * 3 * 2 + 2 + 2 * 2
     for spec in trials.values():
@@ -49,3 +53,7 @@ def test_smoke_study_writes_the_report_and_skips_recorded_trials(tmp_path, capsy
     capsys.readouterr()
     assert bench.main(argv) == 0  # everything recorded with the same options: nothing reruns
     assert "0 trials to run, 10 recorded" in capsys.readouterr().out
+    assert bench.main([*argv, "--only", "long"]) == 0  # the long copy run, only when asked
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 11 and results["long-T5-gru-s0"]["hidden"] == 8
+    assert "## Copy memory solved" in (tmp_path / "probes.md").read_text()
