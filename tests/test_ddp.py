@@ -64,6 +64,13 @@ def exit_codes(stderr: str) -> list[int]:
     return [int(code) for code in re.findall(r"exitcode\s+:\s*(-?\d+)", stderr)]
 
 
+def stopped_with(codes: list[int], code: int) -> bool:
+    """Both processes failed, at least one with ``code`` by itself. torchrun's agent SIGTERMs the
+    other workers as soon as one has exited with an error, so a process still shutting down its
+    interpreter after the same agreed stop is reported as -15 (a race it decides, not rnnkit)."""
+    return len(codes) == 2 and code in codes and set(codes) <= {code, -15}
+
+
 def diverged_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "the training loss became" in line]
 
@@ -204,7 +211,7 @@ def test_a_nan_in_one_process_stops_both_with_one_line(halfway, tmp_path):
 
     done = resumed_copy(halfway, tmp_path / "run", nan_carry_of_process_1)
     assert done.returncode != 0  # torchrun's exit code is 1 whatever its processes' codes
-    assert exit_codes(done.stderr) == [1, 1]  # each stopped itself (not killed by torchrun)
+    assert stopped_with(exit_codes(done.stderr), 1), done.stderr
     lines = diverged_lines(done.stderr)
     assert len(lines) == 1 and "the training loss became nan at step 7" in lines[0], done.stderr
 
@@ -215,7 +222,7 @@ def test_an_error_in_one_process_stops_both_with_its_message(halfway, tmp_path):
 
     done = resumed_copy(halfway, tmp_path / "run", drop_rng_of_process_1)
     assert done.returncode != 0
-    assert exit_codes(done.stderr) == [2, 2]  # bad input, in both processes
+    assert stopped_with(exit_codes(done.stderr), 2), done.stderr  # bad input
     lines = error_lines(done.stderr)
     assert lines == [
         f"rnnkit: error: {tmp_path / 'run' / 'last.safetensors'}: the checkpoint has no 'gone'; "
