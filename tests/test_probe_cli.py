@@ -91,3 +91,21 @@ def test_bad_probe_input_is_one_line_and_exit_code_2(copy_run, tmp_path, argv, m
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_chrono_from_the_command_line_sets_the_biases_and_survives_resume(tmp_path):
+    """``--chrono`` through the console script: stored in config.json, the trained GRU's update
+    biases start log-uniform, and ``--resume --out RUN`` alone rebuilds the same model."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    argv = ["train", "probe", "--task", "copy", "--length", "5", "--cell", "gru", *TINY]
+    done = rnnkit_command(*argv, "--chrono", "25", "--lr", "1e-9", "--out", run)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "config.json").read_text())["model"]["chrono"] == 25
+    weights = load_file(str(run / "last.safetensors"))
+    hidden = 8
+    update = [v for k, v in weights.items() if k.endswith("bias_hh_l0")][0][hidden : 2 * hidden]
+    assert update.min() >= -1e-3 and update.max() <= math.log(24) + 1e-3  # lr 1e-9: as drawn
+    resumed = rnnkit_command("train", "probe", "--resume", "--out", run, "--max-steps", "9")
+    assert resumed.returncode == 0, resumed.stderr

@@ -402,7 +402,7 @@ class ClassificationTask:
         valid: tuple[list[list[int]], list[int]],
         batch_size: int = 32,
         seed: int = 0,
-        augment: Callable[[Tensor, Tensor, torch.Generator], Tensor] | None = None,
+        augment: Callable[..., Tensor] | None = None,
     ) -> None:
         self.model = model
         self.augment = augment  # (frames (B, T, F), lengths (B,), generator=) -> masked frames
