@@ -175,3 +175,21 @@ def test_window_norm_revin_makes_forecasts_follow_scale_and_shift(segment, decod
     # outputs are input columns 2 and 0: y(a x + b) = a y(x) + b per column
     expected = model(x) * torch.tensor([3.0, 2.0]) + torch.tensor([4.0, 1.5])
     torch.testing.assert_close(model(x * scale + shift), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae"])
+def test_the_training_loss_is_the_chosen_one_and_validation_stays_mse(loss):
+    data = ForecastData(data="synthetic:sine", lookback=8, horizon=3, batch_size=4, loss=loss)
+    prepared = prepare(read_columns(data), data)
+    model = build_model(prepared, ForecasterConfig(cell="gru", hidden_size=4), data.horizon)
+    task = ForecastTask(model, prepared, data.batch_size, seed=0, loss=data.loss)
+    x, y = task.batch(0, 0)
+    value, _, count = task.training_loss((x, y), None)
+    error = model(x).detach() - y
+    direct = error.abs().mean() if loss == "mae" else error.pow(2).mean()
+    assert count == 4 and torch.allclose(value.detach(), direct)
+    windows = prepared.windows("valid")
+    vx, vy = windows[0 : len(windows)]
+    with torch.no_grad():
+        expected = (model(vx) - vy).pow(2).mean()
+    assert task.evaluate()["loss"] == pytest.approx(float(expected), rel=1e-5)
