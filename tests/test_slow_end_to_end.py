@@ -58,7 +58,7 @@ def test_forecaster_beats_the_naive_baseline_on_etth1(tmp_path):
         "train",
         "forecast",
         "--config",
-        "recipes/etth1-s.toml",
+        "recipes/etth1-lstm.toml",
         "--epochs",
         "3",
         "--out",

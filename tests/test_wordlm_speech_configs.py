@@ -22,7 +22,7 @@ VALID_METRICS = {"lm": {"loss", "bits_per_word", "perplexity"}, "classify": {"lo
         ("multi30k-en.toml", "lm"),
         ("fsdd.toml", "classify"),
         ("sst2-phrases.toml", "classify"),
-        ("etth1-seg.toml", "forecast"),
+        ("etth1-s.toml", "forecast"),
     ],
 )
 def test_recipes_resolve(recipe, task):
