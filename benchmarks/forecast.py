@@ -320,9 +320,9 @@ def render_long(results: dict) -> list[str]:
         "### Univariate ETTh1, long horizons: SegRNN against NLinear, PatchTST and DLinear",
         "",
         "`recipes/etth1-s.toml` (GRU over 48-hour segments of a 336-hour lookback, parallel "
-        "segment-wise output, each window read as the change from its last value); test MSE on the z-scored values "
-        "of every test window, mean ± sd over seeds (n). The anchors skip some test windows "
-        "(drop_last).",
+        "segment-wise output, each window read as the change from its last value); test MSE "
+        "on the z-scored values of every test window, mean ± sd over seeds (n). The anchors "
+        "skip some test windows (drop_last).",
         "",
         "| horizon | test windows | rnnkit SegRNN | " + " | ".join(ANCHORS) + " | naive | "
         "vs best anchor | train time |",
