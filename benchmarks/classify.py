@@ -1,6 +1,7 @@
 """Text-classification benchmarks: the SST-2 and SMS-spam targets, and the seed's comparisons.
 
-    # the targets: recipes/sst2.toml (3 seeds) and recipes/sms_spam.toml, each trained and evaluated
+    # the targets: recipes/sst2.toml (phrase labels, 3 seeds), recipes/sst2-sentences.toml and
+    # recipes/sms_spam.toml, each trained and evaluated
     python benchmarks/classify.py targets --seeds 0 1 2
 
     # side by side on SST-2, same budget and seeds: uni- vs bidirectional, RNN vs LSTM vs GRU,
@@ -37,7 +38,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "runs" / "bench-classify"
 
 TARGETS = {
-    "sst2": {"recipe": "recipes/sst2.toml", "accuracy": 0.827, "minutes": 10},
+    # issue 13: phrase-level training labels, 3 seeds >= RNTN's 85.4% (no pretrained vectors)
+    "sst2": {"recipe": "recipes/sst2.toml", "accuracy": 0.854, "minutes": 8},
+    # the first target, on the 6,920 training sentences alone
+    "sst2_sentences": {"recipe": "recipes/sst2-sentences.toml", "accuracy": 0.827, "minutes": 10},
     "sms_spam": {"recipe": "recipes/sms_spam.toml", "accuracy": 0.985, "spam_f1": 0.94},
 }
 
@@ -157,7 +161,7 @@ def compare(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     results = load_results()
     results["machine"] = machine()
-    budget = ["--config", str(ROOT / "recipes/sst2.toml"), "--epochs", str(args.epochs)]
+    budget = ["--config", str(ROOT / "recipes/sst2-sentences.toml"), "--epochs", str(args.epochs)]
     budget += [*args.extra]
     section = results.setdefault("compare", {})
     section["budget"] = relative(" ".join(budget[2:]))
@@ -250,17 +254,20 @@ def _budget_epochs(budget: str) -> str:
 
 def _verdicts(target_runs: dict) -> list[str]:
     lines = []
-    if "sst2" in target_runs:
-        runs = target_runs["sst2"]["runs"]
+    for name, label in (("sst2", "SST-2, phrase labels"), ("sst2_sentences", "SST-2, sentences")):
+        if name not in target_runs:
+            continue
+        runs = target_runs[name]["runs"]
         accuracy = statistics.mean(r["test_accuracy"] for r in runs)
         minutes = max(r["train_seconds"] for r in runs) / 60
-        goal = TARGETS["sst2"]["accuracy"]
+        goal = TARGETS[name]["accuracy"]
         met = "met" if accuracy >= goal else f"not met: {100 * (goal - accuracy):.2f} points short"
         each = ", ".join(f"{100 * r['test_accuracy']:.2f}" for r in runs)
         lines.append(
-            f"- SST-2: mean test accuracy {100 * accuracy:.2f}% over {len(runs)} seeds ({each}) "
-            f"against the {100 * goal:.1f}% target ({met}); longest training {minutes:.1f} min "
-            f"(target < {TARGETS['sst2']['minutes']} min per seed)."
+            f"- {label} (`{TARGETS[name]['recipe']}`): mean test accuracy {100 * accuracy:.2f}% "
+            f"over {len(runs)} seeds ({each}) against the {100 * goal:.1f}% target ({met}); "
+            f"longest training {minutes:.1f} min (target < {TARGETS[name]['minutes']} min per "
+            "seed)."
         )
     if "sms_spam" in target_runs:
         runs = target_runs["sms_spam"]["runs"]

@@ -21,7 +21,8 @@ VALID_METRICS = {"lm": {"loss", "bits_per_word", "perplexity"}, "classify": {"lo
     [
         ("multi30k-en.toml", "lm"),
         ("fsdd.toml", "classify"),
-        ("sst2-phrases.toml", "classify"),
+        ("sst2.toml", "classify"),
+        ("sst2-sentences.toml", "classify"),
         ("etth1-s.toml", "forecast"),
     ],
 )
