@@ -16,9 +16,10 @@ The loop is visible in :meth:`Trainer.fit`: set the learning rate, compute the l
 autocast if asked), backpropagate, clip, step; every ``eval_every`` steps evaluate, log, keep the
 best weights and save the state for resuming. Files in the run directory:
 
-- ``model.safetensors``: the best weights by validation loss;
-- ``last.safetensors``: everything needed to resume exactly (weights, optimizer, schedule, step,
-  carried state, RNG states, timers), one file written atomically;
+- ``model.safetensors``: the best weights by validation loss (with ``--ema``, the best moving
+  average of the weights, :mod:`rnnkit.training.averaging`, which is what is evaluated);
+- ``last.safetensors``: everything needed to resume exactly (weights, their moving average,
+  optimizer, schedule, step, carried state, RNG states, timers), one file written atomically;
 - ``metrics.jsonl``: one JSON line per evaluation, written once the checkpoints of that step are
   saved, so the log never claims a step that no checkpoint holds; besides the losses, the
   pre-clip global gradient norm of the steps since the previous line (``grad_norm``: their mean,
@@ -63,6 +64,7 @@ from rnnkit.errors import InputError
 from rnnkit.io import append_line, write_bytes
 from rnnkit.plots import plot_losses
 from rnnkit.training import distributed
+from rnnkit.training.averaging import WeightAverage
 from rnnkit.training.checkpoint import flatten, load_state, save_model, save_state, unflatten
 from rnnkit.training.optim import OPTIMIZERS, SCHEDULES, Schedule, build_optimizers
 from rnnkit.training.run import BEST, LAST, METRICS
@@ -147,6 +149,12 @@ class TrainConfig:
         min=1,
         none="off",
     )
+    ema: float = option(
+        0.0,
+        "evaluate and keep an exponential moving average of the weights with this decay (e.g. "
+        "0.999: about the last 1,000 steps) instead of the last weights; 0: off",
+        min=0,
+    )
     precision: str = option(
         "fp32", "fp32, or bf16 (bfloat16 autocast on the CPU)", choices=("fp32", "bf16")
     )
@@ -163,6 +171,8 @@ class TrainConfig:
             raise InputError("give at least one of --max-steps, --epochs or --time-budget")
         if self.clip_norm is not None and self.clip_value is not None:
             raise InputError("--clip-norm and --clip-value contradict each other: give one")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"--ema must be in [0, 1) (e.g. 0.999; 0 is off), got {self.ema}")
 
 
 # The options that may change when a run is resumed: how long it goes on, and how it runs.
@@ -247,6 +257,8 @@ class Trainer:
             min_factor=config.min_lr_factor,
         )
         self.progress = Progress()
+        # --ema: the weights that are evaluated and kept (rnnkit.training.averaging)
+        self.average = WeightAverage(self.model, config.ema) if config.ema else None
         self.carry: Any = None
         self.stop_reason: str | None = None
         self._signalled = False
@@ -412,6 +424,8 @@ class Trainer:
                 clipped = largest_gradient(params) > config.clip_value
                 nn.utils.clip_grad_value_(params, config.clip_value)
         self.optimizers.step()
+        if self.average is not None:
+            self.average.update(self.progress.step)
         self.carry = carry
         self.progress.step += 1
         return value, total, norm, clipped
@@ -454,6 +468,19 @@ class Trainer:
         return record, bool(self.on_evaluate is not None and self.on_evaluate(record))
 
     def _evaluate_and_save(self, interval: Interval, elapsed: float, bar) -> None:
+        with self._evaluated_weights():
+            self._evaluate_and_keep(interval, elapsed)
+        self.save_last()
+        with self.processes.together():
+            if self.processes.leads:
+                self._log(self.progress.history[-1], bar)
+
+    def _evaluated_weights(self):
+        """The moving average swapped into the model with --ema, else the model as it is."""
+        return self.average.swapped_in() if self.average is not None else contextlib.nullcontext()
+
+    def _evaluate_and_keep(self, interval: Interval, elapsed: float) -> None:
+        """Evaluate, decide whether to stop, and save the weights if they are the best yet."""
         leads = self.processes.leads
         with self.processes.together():  # process 0 evaluates and decides for all
             decided = self._evaluate(interval, elapsed) if leads else None
@@ -481,10 +508,6 @@ class Trainer:
                     self.model,
                     {"step": self.progress.step, "val_loss": validation},
                 )
-        self.save_last()
-        with self.processes.together():
-            if leads:
-                self._log(record, bar)
 
     def _log(self, record: dict, bar) -> None:
         """Report an evaluation whose checkpoints are saved: metrics.jsonl, TensorBoard, the
@@ -531,6 +554,8 @@ class Trainer:
         with self.processes.together():
             if self.processes.leads:
                 tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+                if self.average is not None:
+                    tensors.update(self.average.state_tensors())
                 meta = {
                     "progress": asdict(self.progress),
                     "optimizers": flatten(self.optimizers.state_dict(), tensors, "optim"),
@@ -567,6 +592,8 @@ class Trainer:
                 k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")
             }
             self.model.load_state_dict(model_state)
+            if self.average is not None:
+                self.average.load_state_tensors(tensors)
             self.optimizers.load_state_dict(unflatten(meta["optimizers"], tensors))
             self.schedule.load_state_dict(meta["schedule"])
             own = self._stored_own_state(path, meta)
