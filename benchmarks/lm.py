@@ -10,6 +10,10 @@
     # 3. training throughput of the recipe, fp32 against bf16, side by side
     python benchmarks/lm.py throughput --config recipes/shakespeare.toml
 
+    # 4. rnnkit runs against nanoGPT (benchmarks/nanogpt.py) at equal wall-clock: the validation
+    #    curves on one plot and the best validation loss reached by 5 and 10 minutes
+    python benchmarks/lm.py versus --run runs/shakespeare --nanogpt benchmarks/results/nanogpt.json
+
 Each writes ``benchmarks/results/lm_<part>.json``. Candidates compared in one run alternate
 within every repeat, and the medians of the repeats are reported.
 """
@@ -70,6 +74,71 @@ def quality(args: argparse.Namespace) -> None:
             ],
         },
     )
+
+
+MARKS_S = (300.0, 600.0)  # the issue's 5- and 10-minute marks
+
+
+def _best_by(curve: list[tuple[float, float]], seconds: float) -> float | None:
+    """The lowest validation loss among the evaluations made by ``seconds`` (a 2% allowance for
+    the evaluation that ends a budget), or None when there is none."""
+    losses = [loss for at, loss in curve if at <= seconds * 1.02]
+    return min(losses) if losses else None
+
+
+def versus(args: argparse.Namespace) -> None:
+    """rnnkit runs and nanoGPT runs side by side: validation loss against seconds of training.
+
+    rnnkit's clock (``elapsed_s``) includes its evaluations; nanoGPT's (``train_seconds``)
+    excludes them, which favours nanoGPT. rnnkit's validation loss scores the whole validation
+    text as one stream; nanoGPT's is ``estimate_loss`` (random validation blocks), and its
+    ``val_loss_full`` at the end scores every validation character once."""
+    curves = {}
+    for run in map(Path, args.run):
+        history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        train = json.loads((run / "config.json").read_text())["train"]
+        regularisers = json.loads((run / "config.json").read_text())["model"]
+        curves[f"rnnkit {run.name}"] = {
+            "source": str(run),
+            "clock": "elapsed_s (evaluations included)",
+            "points": [(r["elapsed_s"], r["val_loss"]) for r in history],
+            "threads": train.get("threads"),
+            "model": regularisers,
+        }
+    for path in map(Path, args.nanogpt):
+        result = json.loads(path.read_text())
+        curves[f"nanoGPT {path.stem}"] = {
+            "source": str(path),
+            "command": result["command"],
+            "clock": "train_seconds (evaluations excluded)",
+            "points": [(p["train_seconds"], p["val_loss"]) for p in result["curve"]],
+            "val_loss_full": result.get("final", {}).get("val_loss_full"),
+            "config": result["config"],
+            "parameters": result["parameters"],
+        }
+    for curve in curves.values():
+        curve["best_by_s"] = {str(int(m)): _best_by(curve["points"], m) for m in MARKS_S}
+    result = {"machine": _machine(), "marks_s": MARKS_S, "curves": curves}
+    _write(args.name, result)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for label, curve in curves.items():
+        seconds, losses = zip(*curve["points"], strict=True)
+        axes.plot([t / 60 for t in seconds], losses, marker="o", markersize=3, label=label)
+    for mark, goal in zip(MARKS_S, (1.47, 1.40), strict=True):
+        axes.axhline(goal, color="grey", linestyle=":", linewidth=1)
+        axes.axvline(mark / 60, color="grey", linestyle=":", linewidth=1)
+    axes.set(xlabel="minutes of training", ylabel="validation loss (nats/char)", ylim=(1.3, 2.2))
+    axes.set_title("tiny Shakespeare: rnnkit LSTM vs nanoGPT, same CPU")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(RESULTS / f"lm_{args.name}.png", dpi=120)
 
 
 def _torch_baseline(model):
@@ -208,8 +277,13 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--steps", type=int, default=5)
     t.add_argument("--repeats", type=int, default=5)
     t.add_argument("--threads", type=int, default=2)
+    v = parts.add_parser("versus")
+    v.add_argument("--run", nargs="+", default=["runs/shakespeare"], help="rnnkit lm runs")
+    v.add_argument("--nanogpt", nargs="+", default=["benchmarks/results/nanogpt.json"])
+    v.add_argument("--name", default="versus", help="writes lm_NAME.json and lm_NAME.png")
     args = parser.parse_args(argv)
-    {"quality": quality, "sampling": sampling, "throughput": throughput}[args.part](args)
+    parts = {"quality": quality, "sampling": sampling, "throughput": throughput, "versus": versus}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":
