@@ -95,15 +95,20 @@ def versus(args: argparse.Namespace) -> None:
     ``val_loss_full`` at the end scores every validation character once."""
     curves = {}
     for run in map(Path, args.run):
-        history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        train = json.loads((run / "config.json").read_text())["train"]
-        regularisers = json.loads((run / "config.json").read_text())["model"]
-        curves[f"rnnkit {run.name}"] = {
+        if run.suffix == ".json":  # a summary written by ``quality``
+            summary = json.loads(run.read_text())
+            history, config = summary["curve"], summary["config"]
+            label = f"rnnkit {Path(summary['run']).name} ({run.name})"
+        else:
+            lines = (run / "metrics.jsonl").read_text().splitlines()
+            history = [json.loads(line) for line in lines]
+            config, label = json.loads((run / "config.json").read_text()), f"rnnkit {run.name}"
+        curves[label] = {
             "source": str(run),
             "clock": "elapsed_s (evaluations included)",
             "points": [(r["elapsed_s"], r["val_loss"]) for r in history],
-            "threads": train.get("threads"),
-            "model": regularisers,
+            "train": config["train"],
+            "model": config["model"],
         }
     for path in map(Path, args.nanogpt):
         result = json.loads(path.read_text())
@@ -278,7 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--repeats", type=int, default=5)
     t.add_argument("--threads", type=int, default=2)
     v = parts.add_parser("versus")
-    v.add_argument("--run", nargs="+", default=["runs/shakespeare"], help="rnnkit lm runs")
+    v.add_argument(
+        "--run", nargs="+", default=["runs/shakespeare"], help="rnnkit lm runs or lm_quality.json"
+    )
     v.add_argument("--nanogpt", nargs="+", default=["benchmarks/results/nanogpt.json"])
     v.add_argument("--name", default="versus", help="writes lm_NAME.json and lm_NAME.png")
     args = parser.parse_args(argv)
