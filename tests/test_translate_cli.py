@@ -103,6 +103,47 @@ def test_translate_draws_the_attention_map(run, tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_tune_length_penalty_keeps_the_best_alpha_on_validation(run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["translate", str(copy), "--tune-length-penalty", "0,1,2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    table = json.loads((copy / "length_penalty.json").read_text())
+    assert table["sentences"] == 20 and table["beam"] == 3 and table["before"] == 1.0
+    assert "valid.src" in table["data"]
+    rows = table["results"]
+    assert [row["length_penalty"] for row in rows] == [0.0, 1.0, 2.0]
+    best = max(rows, key=lambda row: (row["bleu"], -row["length_penalty"]))
+    assert table["best"] == best["length_penalty"]
+    assert len(out) == 4 and out[1 + rows.index(best)].endswith("<- kept")
+    assert (
+        json.loads((copy / "config.json").read_text())["decode"]["length_penalty"]
+        == best["length_penalty"]
+    )
+    assert main(["evaluate", str(copy)]) == 0  # evaluate decodes with the kept alpha
+    assert (
+        json.loads((copy / "eval.json").read_text())["beam3"]["length_penalty"]
+        == best["length_penalty"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--tune-length-penalty", "0,x"], "'x' is not a number >= 0"),
+        (["--tune-length-penalty", "-1"], "'-1' is not a number >= 0"),
+        (["--tune-length-penalty", "1", "--beam", "1"], "the beam must be >= 2"),
+        (["ein", "--tune-length-penalty", "1"], "give no text"),
+    ],
+)
+def test_bad_tuning_input_is_one_line_and_exit_code_2(run, argv, expected, capsys):
+    assert main(["translate", str(run), *argv]) == 2
+    assert expected in error_line(capsys)
+    assert not (run / "length_penalty.json").exists()
+
+
 @pytest.mark.parametrize(
     ("problem", "expected"),
     [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from rnnkit.cli import add_threads, set_threads
@@ -45,8 +46,53 @@ def add_commands(commands) -> None:
     command.add_argument(
         "--show-attention", metavar="PNG", help="draw the attention map of the sentence here"
     )
+    command.add_argument(
+        "--tune-length-penalty",
+        metavar="ALPHAS",
+        help="instead of translating: beam-decode the run's validation pairs with each "
+        "comma-separated alpha (e.g. 0,0.5,1,1.5,2), print their sacreBLEU and keep the best "
+        "in RUN/config.json (table: RUN/length_penalty.json)",
+    )
     add_threads(command)
     command.set_defaults(handler=translate_command)
+
+
+def parse_alphas(text: str) -> list[float]:
+    """``"0,0.5,1"`` -> ``[0.0, 0.5, 1.0]``; anything else is an InputError."""
+    alphas = []
+    for part in text.split(","):
+        try:
+            alpha = float(part)
+        except ValueError:
+            alpha = math.nan
+        if not math.isfinite(alpha) or alpha < 0:
+            raise InputError(
+                f"--tune-length-penalty: {part.strip()!r} is not a number >= 0 "
+                "(expected comma-separated alphas, e.g. 0,0.5,1,1.5,2)"
+            )
+        alphas.append(alpha)
+    return alphas
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.translate import SPEC
+
+    if args.text is not None or args.input is not None:
+        raise InputError("--tune-length-penalty decodes the run's validation pairs: give no text")
+    alphas = parse_alphas(args.tune_length_penalty)
+    result = SPEC.tune(args.run, alphas, args.beam)
+    sys.stdout.write(
+        f"length penalty on {result['data']} ({result['sentences']} sentences, beam "
+        f"{result['beam']}):\n"
+    )
+    for row in result["results"]:
+        chosen = "  <- kept" if row["length_penalty"] == result["best"] else ""
+        sys.stdout.write(
+            f"  alpha {row['length_penalty']:g}: BLEU {row['bleu']:.2f}, "
+            f"{row['words_per_reference_word']:.3f} words per reference word{chosen}\n"
+        )
+    sys.stdout.flush()
+    return 0
 
 
 def _read_sentences(args: argparse.Namespace) -> list[str]:
@@ -74,6 +120,8 @@ def translate_command(args: argparse.Namespace) -> int:
     from rnnkit.tasks.translate import SPEC, DecodeConfig
 
     set_threads(args.threads)
+    if args.tune_length_penalty is not None:
+        return tune_command(args)
     if args.show_attention:
         from rnnkit.io import check_writable
 

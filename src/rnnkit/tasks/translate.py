@@ -10,6 +10,7 @@ A target sequence is ``<s> y_1 .. y_n </s>``: the decoder reads ``<s> y_1 .. y_n
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from rnnkit.config import option, validate
 from rnnkit.data.pairs import PairBatches, pad, read_pairs
 from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.errors import InputError
-from rnnkit.io import write_bytes
+from rnnkit.io import write_bytes, write_json
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy
 from rnnkit.tasks.spec import Built, Scored, TaskSpec
 from rnnkit.tokens import BOS_ID, EOS_ID, PAD_ID
@@ -34,6 +35,9 @@ MULTI30K = "multi30k"
 MULTI30K_LANGUAGES = ("de", "en")
 MULTI30K_SPLITS = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
 SOURCE_TOKENIZER, TARGET_TOKENIZER = "source.tokenizer.json", "target.tokenizer.json"
+LENGTH_PENALTY = (
+    "length_penalty.json"  # the validation table of rnnkit translate --tune-length-penalty
+)
 EVAL_BATCH = 128  # sentences per batch when scoring or decoding
 SIDES = ("src", "tgt")
 
@@ -414,6 +418,53 @@ def evaluate_translator(
     return result
 
 
+def tune_length_penalty(
+    translator: Translator,
+    sources: Sequence[str],
+    references: Sequence[str],
+    decode: DecodeConfig,
+    alphas: Sequence[float],
+) -> dict:
+    """Beam-search sacreBLEU on (validation) pairs for each length-normalisation alpha.
+
+    The beam score of a hypothesis y is log p(y | x) / ((5 + |y|) / 6) ** alpha (Wu et al. 2016):
+    alpha = 0 ranks by total log-probability, which favours short translations; larger alphas
+    favour longer ones. ``best`` is the alpha with the highest BLEU (the smallest on a tie).
+    """
+    validate(decode)
+    if decode.beam < 2:
+        raise InputError("the length penalty only changes beam search: the beam must be >= 2")
+    rows = []
+    for alpha in alphas:
+        started = time.perf_counter()
+        translations = translator.translate(
+            sources, decode.beam, alpha, decode.max_length_ratio, decode.max_length_offset
+        )
+        texts = [t.text for t in translations]
+        bleu = score_bleu(texts, references)
+        rows.append(
+            {
+                "length_penalty": alpha,
+                "bleu": bleu["bleu"],
+                "bleu_lowercase": bleu["bleu_lowercase"],
+                "words_per_reference_word": round(
+                    sum(len(t.split()) for t in texts)
+                    / max(1, sum(len(r.split()) for r in references)),
+                    4,
+                ),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+    best = max(rows, key=lambda row: (row["bleu"], -row["length_penalty"]))
+    return {
+        "beam": decode.beam,
+        "sentences": len(sources),
+        "results": rows,
+        "best": best["length_penalty"],
+        "signature": bleu["signature"],
+    }
+
+
 def describe_model(model: Seq2Seq) -> dict:
     """Parameter count and shape, for logs and benchmark tables."""
     return {
@@ -509,6 +560,34 @@ class TranslateSpec(TaskSpec):
         model.eval()
         config = {**config, "decode": asdict(sections["decode"]), "data": asdict(sections["data"])}
         return LoadedTranslator(Translator(model, source, target), config)
+
+    def tune(self, run: str | Path, alphas: Sequence[float], beam: int | None = None) -> dict:
+        """Choose the beam search's length penalty on the run's validation pairs: decode them
+        once per alpha, keep the best in RUN/config.json (``rnnkit evaluate`` and ``rnnkit
+        translate`` then use it) and write the table to RUN/length_penalty.json."""
+        loaded = self.load(run)
+        run = Path(run)
+        decode = loaded.decode
+        if beam is not None:
+            decode.beam = beam
+        stored = TranslateData(**loaded.config["data"])
+        names = ("valid-src", "valid-tgt")
+        check_sources(run, loaded.config, names, "; the length penalty is tuned on them")
+        sources, references = read_pairs(*stored.files("valid"))
+        result = {
+            "data": stored.describe("valid"),
+            **tune_length_penalty(loaded.translator, sources, references, decode, alphas),
+        }
+        result["before"] = loaded.config["decode"]["length_penalty"]
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        config["decode"] = {
+            **config["decode"],
+            "beam": decode.beam,
+            "length_penalty": result["best"],
+        }
+        write_json(run / LENGTH_PENALTY, result)
+        write_json(run / "config.json", config)
+        return result
 
     def score(self, run: Path, data: str | None = None) -> Scored:
         """Test perplexity and sacreBLEU (greedy and beam), and the translations."""
