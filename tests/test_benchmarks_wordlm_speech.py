@@ -98,3 +98,13 @@ def test_speech_official_and_speaker_folds_are_recorded_and_reported(tmp_path, m
     assert all(r["test_clips"] == 14 for r in folds)
     text = (tmp_path / "results" / "speech.md").read_text()
     assert "### Official split" in text and "mean " in text and "minimum" in text
+    bench.main(
+        ["official", "--cells", "gru", "--threads", "1", "--variant", "wide", "--"]
+        + ["--hidden", "6"]
+    )
+    official = json.loads((tmp_path / "results" / "speech.json").read_text())["official"]["gru"]
+    assert [r.get("variant", "recipe") for r in official] == ["recipe", "wide"]
+    config = json.loads((tmp_path / "runs" / "gru-wide-s0" / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 6
+    text = (tmp_path / "results" / "speech.md").read_text()
+    assert "- GRU: " in text and "- GRU (wide): " in text and "| gru wide | 0 |" in text
