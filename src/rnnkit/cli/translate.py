@@ -51,7 +51,7 @@ def add_commands(commands) -> None:
         metavar="ALPHAS",
         help="instead of translating: beam-decode the run's validation pairs with each "
         "comma-separated alpha (e.g. 0,0.5,1,1.5,2), print their sacreBLEU and keep the best "
-        "in RUN/config.json (table: RUN/length_penalty.json)",
+        "in RUN/config.json, with --beam's beam if given (table: RUN/length_penalty.json)",
     )
     add_threads(command)
     command.set_defaults(handler=translate_command)
