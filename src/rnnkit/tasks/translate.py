@@ -35,9 +35,8 @@ MULTI30K = "multi30k"
 MULTI30K_LANGUAGES = ("de", "en")
 MULTI30K_SPLITS = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
 SOURCE_TOKENIZER, TARGET_TOKENIZER = "source.tokenizer.json", "target.tokenizer.json"
-LENGTH_PENALTY = (
-    "length_penalty.json"  # the validation table of rnnkit translate --tune-length-penalty
-)
+# the validation table of ``rnnkit translate RUN --tune-length-penalty``
+LENGTH_PENALTY = "length_penalty.json"
 EVAL_BATCH = 128  # sentences per batch when scoring or decoding
 SIDES = ("src", "tgt")
 
