@@ -330,3 +330,56 @@ def test_spec_augment_masks_training_batches_only_and_is_stored_with_the_run(ton
     assert main(["train", "classify", *options, "--out", str(run)]) == 0
     stored = json.loads((run / "config.json").read_text())["audio"]
     assert (stored["freq_mask"], stored["time_mask"], stored["mask_count"]) == (3, 4, 2)
+
+
+def test_speed_perturbation_adds_the_training_clips_at_each_speed_and_leaves_validation(
+    tones, tmp_path, capsys
+):
+    from rnnkit.data.augment import change_speed
+    from rnnkit.tasks.classify import ClassificationTask, ClassifyData, prepare
+
+    data = ClassifyData(data=str(tones))
+    audio = FeatureConfig(n_mels=16, speed_perturb=[0.9, 1.1])
+    prepared = prepare(data, audio=audio)
+    model = torch.nn.Linear(1, 1)  # the batches do not need a model
+    perturbed = ClassificationTask.from_prepared(model, prepared, batch_size=4, seed=0)
+    plain = ClassificationTask.from_prepared(
+        model, prepare(data, audio=FeatureConfig(n_mels=16)), 4, 0
+    )
+    n = len(plain.train_ids)
+    assert (
+        len(perturbed.train_ids) == 3 * n and perturbed.steps_per_epoch == 3 * plain.steps_per_epoch
+    )
+    assert perturbed.train_labels == plain.train_labels * 3
+    assert all(torch.equal(a, b) for a, b in zip(perturbed.train_ids[:n], plain.train_ids))
+    assert all(torch.equal(a, b) for a, b in zip(perturbed.valid_ids, plain.valid_ids))
+    first = read_audio(prepared.train.paths[0], 8000)
+    for copy, factor in enumerate((0.9, 1.1), start=1):
+        expected = extract(change_speed(first, factor, 8000), audio)
+        torch.testing.assert_close(perturbed.train_ids[copy * n], expected)
+        assert len(expected) != len(plain.train_ids[0])  # a different duration
+    run = tmp_path / "run"
+    options = ["--data", str(tones), "--hidden", "4", "--epochs", "1", "--no-progress"]
+    options += ["--speed-perturb", "0.9,1.1", "--batch-size", "4"]
+    assert main(["train", "classify", *options, "--out", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["audio"]["speed_perturb"] == [0.9, 1.1]
+    assert main(["evaluate", str(run)]) == 0
+    capsys.readouterr()
+    bad = ["train", "classify", "--data", str(tones), "--speed-perturb", "3", "--out", str(run)]
+    assert main([*bad[:-2], "--out", str(tmp_path / "bad")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--speed-perturb: each factor must be between" in error
+
+
+def test_speed_perturb_takes_a_list_of_numbers_from_toml_and_the_command_line():
+    from rnnkit.config import from_text, options_of, typed
+    from rnnkit.errors import InputError
+
+    field = next(f for f in options_of(FeatureConfig) if f.name == "speed_perturb")
+    assert typed(FeatureConfig, field, [0.9, 1], "") == [0.9, 1.0]
+    assert from_text(FeatureConfig, field, "0.9,1.1") == [0.9, 1.1]
+    assert from_text(FeatureConfig, field, "off") is None
+    with pytest.raises(InputError, match="expected a list of numbers, got"):
+        typed(FeatureConfig, field, ["fast"], "recipe.toml: ")
+    with pytest.raises(ValueError):
+        from_text(FeatureConfig, field, "0.9,fast")

@@ -48,3 +48,19 @@ def test_zero_widths_change_nothing():
     frames, lengths = batch()
     same = spec_augment(frames, lengths, 0, 0, 3, torch.Generator().manual_seed(0))
     assert torch.equal(same, frames)
+
+
+def test_change_speed_scales_duration_by_one_over_the_factor_and_frequencies_by_it():
+    import math
+
+    from rnnkit.data.augment import change_speed
+
+    rate = 8000
+    tone = torch.sin(2 * math.pi * 500 * torch.arange(rate) / rate)  # 1 s at 500 Hz
+    assert change_speed(tone, 1.0, rate) is tone  # factor 1: the clip itself
+    for factor in (0.8, 0.9, 1.1, 1.25):
+        faster = change_speed(tone, factor, rate)
+        assert faster.dtype == torch.float32 and faster.shape == (round(rate / factor),)
+        spectrum = torch.fft.rfft(faster * torch.hann_window(len(faster))).abs()
+        peak = float(spectrum.argmax()) * rate / len(faster)  # Hz, one bin = rate / N
+        assert abs(peak - 500 * factor) <= rate / len(faster)

@@ -117,7 +117,8 @@ def from_text(cls, field: dataclasses.Field, text: str) -> Any:
     if base is float:
         return float(text)
     if typing.get_origin(base) is list:
-        return [int(part) for part in text.split(",")]
+        (element,) = typing.get_args(base)
+        return [element(part) for part in text.split(",")]
     return text
 
 
@@ -143,9 +144,12 @@ def typed(cls, field: dataclasses.Field, value: Any, where: str) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif typing.get_origin(base) is list:
+        (element,) = typing.get_args(base)
+        kinds = (int, float) if element is float else (element,)  # 1 is a number too
         ok = isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
+            isinstance(v, kinds) and not isinstance(v, bool) for v in value
         )
+        value = [element(v) for v in value] if ok else value
     else:
         ok = isinstance(value, str)
     if not ok:
@@ -153,6 +157,9 @@ def typed(cls, field: dataclasses.Field, value: Any, where: str) -> Any:
         expected = {"bool": "true or false", "int": "a whole number", "float": "a number"}.get(
             expected, expected
         )
+        if typing.get_origin(base) is list:
+            element = typing.get_args(base)[0]
+            expected = "a list of " + ("numbers" if element is float else "whole numbers")
         raise InputError(
             f"{where}option {name!r}: expected {expected}, got {value!r} ({type(value).__name__})"
         )
@@ -287,6 +294,8 @@ def add_option(group, cls, field, default) -> None:
 
     parse.__name__ = getattr(base, "__name__", "value")
     metavar = "DURATION" if field.metadata.get("duration") else parse.__name__.upper()
+    if typing.get_origin(base) is list:  # comma-separated: FLOATS, INTS
+        metavar = typing.get_args(base)[0].__name__.upper() + "S"
     group.add_argument(
         flag,
         dest=field.name,

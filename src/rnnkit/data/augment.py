@@ -1,5 +1,13 @@
-"""SpecAugment's masking (Park et al. 2019) of feature frames, for training only.
+"""Augmenting audio for training only: speed perturbation of waveforms and SpecAugment's masking
+of feature frames.
 
+**Speed perturbation** (Ko et al. 2015) plays a clip ``x`` (N,) at ``α`` times its speed: the
+samples are read as if recorded at ``α · sr`` and resampled to ``sr`` (soxr's filter), giving
+``round(N / α)`` samples. Duration scales by ``1 / α`` and every frequency (pitch, formants) by
+``α``, roughly what a different speaker's tempo and vocal-tract length do. Kaldi's recipes add
+copies at 0.9 and 1.1 beside the original.
+
+**SpecAugment's masking** (Park et al. 2019):
 For each clip of a padded batch ``frames`` (B, T, F) with its own length ``L_b``, ``masks`` times:
 
 - a **frequency mask**: ``f ~ U{0 .. freq_width}``, ``f_0 ~ U{0 .. F - f}``; features
@@ -48,6 +56,18 @@ def spec_augment(
                 start = draw(length - width)
                 masked[row, start : start + width, :] = 0.0
     return masked
+
+
+def change_speed(waveform: Tensor, factor: float, sample_rate: int) -> Tensor:
+    """``waveform`` (N,) played ``factor`` times as fast, at the same ``sample_rate``:
+    (round(N / factor),) float32."""
+    import numpy as np
+    import soxr  # the [audio] extra, as for reading clips
+
+    if factor == 1.0:
+        return waveform
+    faster = soxr.resample(waveform.numpy(), factor * sample_rate, sample_rate)
+    return torch.from_numpy(np.ascontiguousarray(faster, dtype=np.float32))
 
 
 def augment_generator(seed: int, epoch: int, index: int) -> torch.Generator:

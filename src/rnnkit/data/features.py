@@ -39,6 +39,7 @@ from rnnkit.errors import InputError
 FEATURES = ("logmel", "mfcc")
 TOP_DB = 80.0  # dynamic range kept below the loudest mel energy of a clip
 AMIN = 1e-10  # floor of the mel energies before the logarithm
+SPEEDS = (0.5, 2.0)  # the speed-perturbation factors allowed
 
 
 @dataclass
@@ -68,8 +69,21 @@ class FeatureConfig:
         0, "SpecAugment while training: mask up to this many consecutive frames (0: off)", min=0
     )
     mask_count: int = option(2, "SpecAugment: masks of each kind per clip", min=1)
+    speed_perturb: list[float] | None = option(
+        None,
+        "speed perturbation while training (Ko et al. 2015): every training clip is added "
+        "once more per factor, resampled to play that many times as fast (tempo and pitch "
+        "both change), e.g. 0.9,1.1",
+        none="off",
+    )
 
     def check(self) -> None:
+        for factor in self.speed_perturb or ():
+            if not SPEEDS[0] <= factor <= SPEEDS[1]:
+                raise InputError(
+                    f"--speed-perturb: each factor must be between {SPEEDS[0]} and {SPEEDS[1]}, "
+                    f"got {factor}"
+                )
         if self.features == "mfcc" and self.n_mfcc > self.n_mels:
             raise InputError(f"--n-mfcc ({self.n_mfcc}) must not exceed --n-mels ({self.n_mels})")
 

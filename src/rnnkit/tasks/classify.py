@@ -15,7 +15,8 @@ and labels. Missing parts are split off by class as for texts, stored by clip na
 read as mono at ``--sample-rate`` and becomes frames of log-mel or MFCC features, normalised per
 clip (:mod:`rnnkit.data.features`; the ``audio`` options), which the model reads in place of
 word embeddings. ``--freq-mask`` / ``--time-mask`` mask bands and frames of each training batch
-(SpecAugment, :mod:`rnnkit.data.augment`); validation, test and prediction see clips unmasked.
+(SpecAugment, :mod:`rnnkit.data.augment`), and ``--speed-perturb 0.9,1.1`` adds the training
+clips again at those speeds; validation, test and prediction see the clips as they are.
 
 Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
 padded (``<pad>`` = 0, or zero frames) and carry each sequence's length; the model's
@@ -45,7 +46,7 @@ from rnnkit.data.audio import (
     read_fsdd,
     read_manifest,
 )
-from rnnkit.data.augment import augment_generator, spec_augment
+from rnnkit.data.augment import augment_generator, change_speed, spec_augment
 from rnnkit.data.features import FeatureConfig, extract
 from rnnkit.data.labeled import (
     LabeledTexts,
@@ -214,9 +215,23 @@ def encode_inputs(part: Examples, source) -> Inputs:
     return encode_texts(part, source.tokenizer, source.vocab)
 
 
-def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
-    """Feature frames (T, F) of every clip."""
-    return [extract(read_audio(path, audio.sample_rate), audio) for path in part.paths]
+def encode_clips(part: LabeledClips, audio: FeatureConfig, speed: float = 1.0) -> list[Tensor]:
+    """Feature frames (T, F) of every clip, played ``speed`` times as fast."""
+    rate = audio.sample_rate
+    return [extract(change_speed(read_audio(p, rate), speed, rate), audio) for p in part.paths]
+
+
+def speed_perturbed(prepared: Prepared) -> tuple[Inputs, list[int]]:
+    """The training clips' inputs and class ids, followed by a copy of them at each of
+    ``--speed-perturb``'s factors (audio; texts and runs without the option: the training part
+    as it is)."""
+    inputs, labels = prepared.encode(prepared.train)
+    audio = prepared.audio
+    factors = audio.speed_perturb if audio is not None and audio.speed_perturb else []
+    for factor in factors:  # an epoch then passes over every copy
+        inputs = inputs + encode_clips(prepared.train, audio, factor)
+        labels = labels + labels[: len(prepared.train)]
+    return inputs, labels
 
 
 def _read(path: str | Path, data: ClassifyData) -> LabeledTexts:
@@ -427,7 +442,7 @@ class ClassificationTask:
             )
         return cls(
             model,
-            prepared.encode(prepared.train),
+            speed_perturbed(prepared),
             prepared.encode(prepared.valid),
             batch_size,
             seed,
