@@ -38,6 +38,7 @@ from rnnkit.data.features import (
     mel_filterbank,
     mel_to_hz,
     mfcc,
+    trim_silence,
 )
 from rnnkit.errors import InputError
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
@@ -146,6 +147,47 @@ def test_log_mel_and_mfcc_equal_librosas(seconds):
     theirs = librosa.feature.mfcc(y=samples, sr=8000, n_mfcc=13, **stft)
     ours = mfcc(torch.from_numpy(samples), FeatureConfig(features="mfcc")).numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("top_db", [40.0, 60.0])
+def test_the_dynamic_range_floor_equals_librosas_top_db(top_db):
+    librosa = pytest.importorskip("librosa")
+    samples = tone(700, 0.3) * np.linspace(1e-4, 1, 2400)  # a 80 dB rise: the floor cuts in
+    stft = dict(n_fft=256, hop_length=80, win_length=200, window="hann", center=True)
+    power = librosa.feature.melspectrogram(
+        y=samples, sr=8000, power=2.0, pad_mode="constant", n_mels=40, **stft
+    )
+    theirs = librosa.power_to_db(power, top_db=top_db)
+    ours = log_mel(torch.from_numpy(samples), FeatureConfig(top_db=top_db)).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-3, rtol=0)
+    assert ours.min() == pytest.approx(ours.max() - top_db)
+
+
+def test_trimming_drops_the_quiet_frames_at_either_end_only():
+    decibels = torch.tensor(
+        [
+            [-90.0, -50.0, -10.0, -80.0, -5.0, -45.0, -95.0],  # band 0
+            [-92.0, -60.0, -30.0, -85.0, 0.0, -70.0, -99.0],
+        ]  # band 1: the loudest, 0 dB
+    )  # (n_mels 2, T 7)
+    assert torch.equal(trim_silence(decibels, 50.0), decibels[:, 1:6])  # -50 and -45 reach -50
+    assert torch.equal(trim_silence(decibels, 20.0), decibels[:, 2:5])  # the quiet middle stays
+    assert torch.equal(trim_silence(decibels, 1.0), decibels[:, 4:5])  # at least one frame
+    assert torch.equal(trim_silence(decibels, 200.0), decibels)
+
+
+def test_trimmed_features_of_a_clip_in_silence_match_the_clip_alone():
+    rng = np.random.default_rng(0)
+    word = tone(500, 0.3) * np.hanning(2400) ** 0.2
+    quiet = lambda n: 1e-4 * rng.standard_normal(n)  # noqa: E731: -80 dB
+    padded = np.concatenate([quiet(1600), word, quiet(2400)])
+    config = FeatureConfig(trim_db=40.0)
+    alone = extract(torch.tensor(word), config)
+    trimmed = extract(torch.tensor(padded), config)
+    untrimmed = extract(torch.tensor(padded), FeatureConfig())
+    assert untrimmed.shape == (81, 40)  # 6,400 samples: 1 + 6400 // 80
+    assert abs(len(trimmed) - len(alone)) <= 2 and len(alone) <= 31
+    assert trimmed.shape[1] == 40
 
 
 def test_features_are_frames_normalised_per_clip():
