@@ -179,7 +179,7 @@ def test_trimming_drops_the_quiet_frames_at_either_end_only():
 def test_trimmed_features_of_a_clip_in_silence_match_the_clip_alone():
     rng = np.random.default_rng(0)
     word = tone(500, 0.3) * np.hanning(2400) ** 0.2
-    quiet = lambda n: 1e-4 * rng.standard_normal(n)  # noqa: E731: -80 dB
+    quiet = lambda n: 1e-4 * rng.standard_normal(n)  # noqa: E731 (-80 dB)
     padded = np.concatenate([quiet(1600), word, quiet(2400)])
     config = FeatureConfig(trim_db=40.0)
     alone = extract(torch.tensor(word), config)
