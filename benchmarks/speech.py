@@ -12,6 +12,9 @@
     # rewrite benchmarks/results/speech.md from benchmarks/results/speech.json
     python benchmarks/speech.py report
 
+    # per speaker: silence before and after the word, and the noise floor (no labels used)
+    python benchmarks/speech.py silence
+
 Every run is ``recipes/fsdd.toml`` with ``--cell`` (and ``--data fsdd:SPEAKER`` for a fold), in
 ``runs/bench-speech/NAME``; a finished run is not trained again and an interrupted one resumes.
 Each record holds the test accuracy, the training time, the time per training step (batch size
@@ -207,6 +210,45 @@ def _row(cell: str, r: dict, test: str) -> str:
     )
 
 
+def silence(args: argparse.Namespace | None = None, quiet_db: float = 30.0) -> dict:
+    """Per speaker, over all its clips (medians): frames (10 ms) before the first and after the
+    last frame within ``quiet_db`` of the clip's loudest mel energy, and the noise floor, the
+    5th percentile of the clip's log-mel energies, in dB below its loudest. Written to
+    results/speech_silence.json; the reason for ``--trim-db`` and ``--top-db``."""
+    from rnnkit.data import registry
+    from rnnkit.data.audio import read_audio, read_fsdd
+    from rnnkit.data.features import FeatureConfig, log_mel
+
+    torch.set_num_threads(1)
+    config = FeatureConfig(top_db=200.0)  # no floor: the recording's own
+    clips, who, _ = read_fsdd(registry.locate_folder("fsdd"))
+    measured: dict[str, list[tuple[float, float, float]]] = {}
+    for path, speaker in zip(clips.paths, who):
+        decibels = log_mel(read_audio(path, config.sample_rate), config)  # (n_mels, T)
+        top = float(decibels.max())
+        loud = torch.nonzero(decibels.max(dim=0).values >= top - quiet_db).flatten()
+        lead, trail = int(loud[0]), decibels.shape[1] - 1 - int(loud[-1])
+        floor = float(torch.quantile(decibels.flatten(), 0.05)) - top
+        measured.setdefault(speaker, []).append((lead, trail, floor))
+    table = {
+        speaker: {
+            "clips": len(rows),
+            "lead_frames": statistics.median(r[0] for r in rows),
+            "trail_frames": statistics.median(r[1] for r in rows),
+            "floor_db": round(statistics.median(r[2] for r in rows), 1),
+        }
+        for speaker, rows in sorted(measured.items())
+    }
+    (RESULTS / "speech_silence.json").write_text(json.dumps(table, indent=1) + "\n")
+    print("speaker    clips  lead  trail  floor dB (median per clip)")
+    for speaker, row in table.items():
+        print(
+            f"{speaker:10s} {row['clips']:5d} {row['lead_frames']:5.0f} {row['trail_frames']:6.0f}"
+            f"  {row['floor_db']:8.1f}"
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -228,6 +270,9 @@ def main(argv: list[str] | None = None) -> None:
             command.add_argument("--speakers", nargs="+", help="default: all six")
         command.set_defaults(handler=protocol)
     commands.add_parser("report", help="rewrite speech.md").set_defaults(handler=report)
+    commands.add_parser("silence", help="silence and noise floor per speaker").set_defaults(
+        handler=silence
+    )
     args = parser.parse_args(argv)
     args.handler(args)
 

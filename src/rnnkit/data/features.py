@@ -19,9 +19,10 @@ power of two, ``hop`` = ``hop_ms`` in samples):
    (``librosa.feature.mfcc``);
 7. each feature normalised over the utterance's frames: ``(z - mean_t z) / (std_t z + 1e-5)``.
 
-Recordings differ in how much silence surrounds the word and how deep their noise floor is (in
-FSDD from none to 13 frames at each end, and a floor 47 to 72 dB below the peak, by speaker);
-``--trim-db`` and a smaller ``--top-db`` take those differences out of the features.
+Recordings differ in how much silence surrounds the word and how deep their noise floor is (FSDD,
+medians per speaker: 0 to 11 frames of silence before the word and 0 to 8 after, a floor 47 to
+72 dB below the peak; ``python benchmarks/speech.py silence``); ``--trim-db`` and a ``--top-db``
+above every floor take those differences out of the features.
 
 Returned as (T, F) frames, F = ``n_mels`` or ``n_mfcc``. tests/test_audio.py holds steps 1-5
 against librosa's own functions.
