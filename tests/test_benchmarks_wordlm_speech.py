@@ -108,3 +108,22 @@ def test_speech_official_and_speaker_folds_are_recorded_and_reported(tmp_path, m
     assert config["model"]["hidden_size"] == 6
     text = (tmp_path / "results" / "speech.md").read_text()
     assert "- GRU: " in text and "- GRU (wide): " in text and "| gru wide | 0 |" in text
+
+
+def test_speech_silence_measures_each_speakers_silence_and_noise_floor(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    for take in range(3):
+        word = tone(500, 0.3, phase=rng.uniform(0, 6))
+        quiet = 1e-4 * rng.standard_normal(800)  # 0.1 s at about -70 dB: 10 frames
+        folder = tmp_path / "data" / "fsdd" / "recordings"
+        write_wav(folder / f"0_ann_{take}.wav", np.concatenate([quiet, word]))
+        write_wav(folder / f"0_bob_{take}.wav", word + 3e-2 * rng.standard_normal(len(word)))
+    monkeypatch.setenv("RNNKIT_DATA", str(tmp_path / "data"))
+    bench = load_benchmark("speech")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    table = bench.silence()
+    assert table == json.loads((tmp_path / "speech_silence.json").read_text())
+    ann, bob = table["ann"], table["bob"]
+    assert ann["clips"] == bob["clips"] == 3
+    assert 8 <= ann["lead_frames"] <= 11 and bob["lead_frames"] == 0 and bob["trail_frames"] == 0
+    assert ann["floor_db"] < -50 < bob["floor_db"]  # bob's noise is 30 dB below his tone
