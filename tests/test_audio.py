@@ -425,3 +425,11 @@ def test_speed_perturb_takes_a_list_of_numbers_from_toml_and_the_command_line():
         typed(FeatureConfig, field, ["fast"], "recipe.toml: ")
     with pytest.raises(ValueError):
         from_text(FeatureConfig, field, "0.9,fast")
+
+
+def test_an_empty_speed_perturb_list_is_refused_in_one_line(tones, tmp_path, capsys):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'data = "{tones}"\nspeed-perturb = []\n')
+    assert main(["train", "classify", "--config", str(recipe), "--out", str(tmp_path / "r")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--speed-perturb: give at least one factor" in error

@@ -97,6 +97,8 @@ class FeatureConfig:
     )
 
     def check(self) -> None:
+        if self.speed_perturb == []:
+            raise InputError("--speed-perturb: give at least one factor (e.g. 0.9,1.1), or off")
         for factor in self.speed_perturb or ():
             if not SPEEDS[0] <= factor <= SPEEDS[1]:
                 raise InputError(
