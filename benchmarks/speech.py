@@ -217,7 +217,7 @@ def silence(args: argparse.Namespace | None = None, quiet_db: float = 30.0) -> d
     results/speech_silence.json; the reason for ``--trim-db`` and ``--top-db``."""
     from rnnkit.data import registry
     from rnnkit.data.audio import read_audio, read_fsdd
-    from rnnkit.data.features import FeatureConfig, log_mel
+    from rnnkit.data.features import FeatureConfig, log_mel, loud_span
 
     torch.set_num_threads(1)
     config = FeatureConfig(top_db=200.0)  # no floor: the recording's own
@@ -225,10 +225,9 @@ def silence(args: argparse.Namespace | None = None, quiet_db: float = 30.0) -> d
     measured: dict[str, list[tuple[float, float, float]]] = {}
     for path, speaker in zip(clips.paths, who):
         decibels = log_mel(read_audio(path, config.sample_rate), config)  # (n_mels, T)
-        top = float(decibels.max())
-        loud = torch.nonzero(decibels.max(dim=0).values >= top - quiet_db).flatten()
-        lead, trail = int(loud[0]), decibels.shape[1] - 1 - int(loud[-1])
-        floor = float(torch.quantile(decibels.flatten(), 0.05)) - top
+        first, last = loud_span(decibels, quiet_db)
+        lead, trail = first, decibels.shape[1] - 1 - last
+        floor = float(torch.quantile(decibels.flatten(), 0.05) - decibels.max())
         measured.setdefault(speaker, []).append((lead, trail, floor))
     table = {
         speaker: {

@@ -24,8 +24,8 @@ medians per speaker: 0 to 11 frames of silence before the word and 0 to 8 after,
 72 dB below the peak; ``python benchmarks/speech.py silence``); ``--trim-db`` and a ``--top-db``
 above every floor take those differences out of the features.
 
-Returned as (T, F) frames, F = ``n_mels`` or ``n_mfcc``. tests/test_audio.py holds steps 1-5
-against librosa's own functions.
+Returned as (T, F) frames, F = ``n_mels`` or ``n_mfcc``. tests/test_audio.py holds steps 1-4 and
+6 against librosa's own functions.
 
 Why not torchaudio: its wheels are built against one torch version each. The newest (2.11.0)
 installs beside torch 2.13.0 without complaint but its compiled extension fails to load ("Could
@@ -198,12 +198,19 @@ def log_mel(waveform: Tensor, config: FeatureConfig) -> Tensor:
     return decibels.clamp_min(float(decibels.max()) - config.top_db)
 
 
+def loud_span(decibels: Tensor, trim_db: float) -> tuple[int, int]:
+    """(first, last): the first and last frame of ``decibels`` (n_mels, T) whose loudest band is
+    within ``trim_db`` of the loudest of all (the loudest frame is always one of them)."""
+    loud = decibels.max(dim=0).values >= float(decibels.max()) - trim_db  # (T,)
+    kept = torch.nonzero(loud).flatten()
+    return int(kept[0]), int(kept[-1])
+
+
 def trim_silence(decibels: Tensor, trim_db: float) -> Tensor:
     """``decibels`` (n_mels, T) without the leading and trailing frames whose loudest band is
     more than ``trim_db`` below the loudest of all (n_mels, T' <= T); at least one frame stays."""
-    loud = decibels.max(dim=0).values >= float(decibels.max()) - trim_db  # (T,)
-    kept = torch.nonzero(loud).flatten()  # the loudest frame is always among them
-    return decibels[:, int(kept[0]) : int(kept[-1]) + 1]
+    first, last = loud_span(decibels, trim_db)
+    return decibels[:, first : last + 1]
 
 
 def cepstra(decibels: Tensor, config: FeatureConfig) -> Tensor:

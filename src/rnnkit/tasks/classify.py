@@ -215,10 +215,9 @@ def encode_inputs(part: Examples, source) -> Inputs:
     return encode_texts(part, source.tokenizer, source.vocab)
 
 
-def encode_clips(part: LabeledClips, audio: FeatureConfig, speed: float = 1.0) -> list[Tensor]:
-    """Feature frames (T, F) of every clip, played ``speed`` times as fast."""
-    rate = audio.sample_rate
-    return [extract(change_speed(read_audio(p, rate), speed, rate), audio) for p in part.paths]
+def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
+    """Feature frames (T, F) of every clip."""
+    return [extract(read_audio(path, audio.sample_rate), audio) for path in part.paths]
 
 
 def speed_perturbed(prepared: Prepared) -> tuple[Inputs, list[int]]:
@@ -227,11 +226,13 @@ def speed_perturbed(prepared: Prepared) -> tuple[Inputs, list[int]]:
     as it is)."""
     inputs, labels = prepared.encode(prepared.train)
     audio = prepared.audio
-    factors = audio.speed_perturb if audio is not None and audio.speed_perturb else []
-    for factor in factors:  # an epoch then passes over every copy
-        inputs = inputs + encode_clips(prepared.train, audio, factor)
-        labels = labels + labels[: len(prepared.train)]
-    return inputs, labels
+    if audio is None or not audio.speed_perturb:
+        return inputs, labels
+    rate = audio.sample_rate
+    waveforms = [read_audio(path, rate) for path in prepared.train.paths]
+    for factor in audio.speed_perturb:  # an epoch then passes over every copy
+        inputs = inputs + [extract(change_speed(w, factor, rate), audio) for w in waveforms]
+    return inputs, labels * (1 + len(audio.speed_perturb))
 
 
 def _read(path: str | Path, data: ClassifyData) -> LabeledTexts:
