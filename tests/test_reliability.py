@@ -576,6 +576,39 @@ def test_9_a_ctrl_c_that_a_library_swallowed_still_stops_before_training(
     assert cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)[0] == 0
 
 
+def test_9_a_ctrl_c_during_an_import_lets_the_import_finish_then_stops(
+    runs, tmp_path, monkeypatch, capsys
+):
+    """KeyboardInterrupt thrown into an extension module's initialisation can abort Python
+    (torch's pybind11 code calls std::terminate: exit status -6, a C++ message, no 130): a Ctrl-C
+    during an import is acted on once the import has finished."""
+    from rnnkit.tasks import lm
+
+    (tmp_path / "module_being_loaded.py").write_text(
+        "import signal\nsignal.raise_signal(signal.SIGINT)\nFINISHED = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "module_being_loaded", raising=False)
+    original = lm.read_parts
+    slept = []
+
+    def importing(*args, **kwargs):
+        import module_being_loaded  # noqa: F401
+
+        time.sleep(2.0)  # the retry (every errors.RETRY_S seconds) stops the command here
+        slept.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lm, "read_parts", importing)
+    run = tmp_path / "run"
+    corpus = runs["folder"] / "corpus.txt"
+    code, _, err = cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)
+    assert code == 130 and one_line(err) == "rnnkit: interrupted"
+    assert sys.modules["module_being_loaded"].FINISHED and not slept
+    assert not (run / "metrics.jsonl").exists()
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # restored
+
+
 # --- 10. divergence ---------------------------------------------------------------------------
 def test_10_divergence_names_only_the_checkpoints_that_exist(runs, tmp_path, capsys):
     corpus = runs["folder"] / "corpus.txt"

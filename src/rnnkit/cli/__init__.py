@@ -35,6 +35,7 @@ from rnnkit.errors import (
     forget_interrupt,
     interrupt,
     interrupted,
+    stop_retrying,
 )
 
 # modules that add their own commands (add_commands(commands)): sample, forecast, ..., data
@@ -232,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     # remembered, so one swallowed while a library loads still stops the command (the trainer
     # installs its own handlers while it trains)
     previous = {signum: _handle(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGALRM"):  # interrupt() retries by SIGALRM after an import
+        previous[signal.SIGALRM] = signal.getsignal(signal.SIGALRM)
     try:
         args = build_parser().parse_args(argv)
         configure_logging(args.verbose, args.quiet)
@@ -257,10 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED if full else EXIT_BAD_INPUT
     except Exception:
         if interrupted():  # what broke after a Ctrl-C that a library swallowed (a half import)
+            stop_retrying()
             print("rnnkit: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         raise
     finally:
+        stop_retrying()
         for signum, handler in previous.items():
             _handle(signum, handler)
 
