@@ -374,14 +374,14 @@ def test_spec_augment_masks_training_batches_only_and_is_stored_with_the_run(ton
     assert (stored["freq_mask"], stored["time_mask"], stored["mask_count"]) == (3, 4, 2)
 
 
-def test_speed_perturbation_adds_the_training_clips_at_each_speed_and_leaves_validation(
+def test_speed_perturbation_and_vtlp_add_the_training_clips_per_factor_and_leave_validation(
     tones, tmp_path, capsys
 ):
     from rnnkit.data.augment import change_speed
     from rnnkit.tasks.classify import ClassificationTask, ClassifyData, prepare
 
     data = ClassifyData(data=str(tones))
-    audio = FeatureConfig(n_mels=16, speed_perturb=[0.9, 1.1])
+    audio = FeatureConfig(n_mels=16, speed_perturb=[0.9, 1.1], vtlp=[1.15])
     prepared = prepare(data, audio=audio)
     model = torch.nn.Linear(1, 1)  # the batches do not need a model
     perturbed = ClassificationTask.from_prepared(model, prepared, batch_size=4, seed=0)
@@ -390,9 +390,9 @@ def test_speed_perturbation_adds_the_training_clips_at_each_speed_and_leaves_val
     )
     n = len(plain.train_ids)
     assert (
-        len(perturbed.train_ids) == 3 * n and perturbed.steps_per_epoch == 3 * plain.steps_per_epoch
+        len(perturbed.train_ids) == 4 * n and perturbed.steps_per_epoch == 4 * plain.steps_per_epoch
     )
-    assert perturbed.train_labels == plain.train_labels * 3
+    assert perturbed.train_labels == plain.train_labels * 4
     assert all(torch.equal(a, b) for a, b in zip(perturbed.train_ids[:n], plain.train_ids))
     assert all(torch.equal(a, b) for a, b in zip(perturbed.valid_ids, plain.valid_ids))
     first = read_audio(prepared.train.paths[0], 8000)
@@ -400,17 +400,58 @@ def test_speed_perturbation_adds_the_training_clips_at_each_speed_and_leaves_val
         expected = extract(change_speed(first, factor, 8000), audio)
         torch.testing.assert_close(perturbed.train_ids[copy * n], expected)
         assert len(expected) != len(plain.train_ids[0])  # a different duration
+    warped = perturbed.train_ids[3 * n]
+    torch.testing.assert_close(warped, extract(first, audio, 1.15))
+    assert warped.shape == plain.train_ids[0].shape and not torch.equal(warped, plain.train_ids[0])
     run = tmp_path / "run"
     options = ["--data", str(tones), "--hidden", "4", "--epochs", "1", "--no-progress"]
-    options += ["--speed-perturb", "0.9,1.1", "--batch-size", "4"]
+    options += ["--speed-perturb", "0.9,1.1", "--vtlp", "0.9,1.1", "--batch-size", "4"]
     assert main(["train", "classify", *options, "--out", str(run)]) == 0
-    assert json.loads((run / "config.json").read_text())["audio"]["speed_perturb"] == [0.9, 1.1]
+    stored = json.loads((run / "config.json").read_text())["audio"]
+    assert stored["speed_perturb"] == [0.9, 1.1] and stored["vtlp"] == [0.9, 1.1]
     assert main(["evaluate", str(run)]) == 0
     capsys.readouterr()
-    bad = ["train", "classify", "--data", str(tones), "--speed-perturb", "3", "--out", str(run)]
-    assert main([*bad[:-2], "--out", str(tmp_path / "bad")]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "--speed-perturb: each factor must be between" in error
+    for option, value in (("--speed-perturb", "3"), ("--vtlp", "0.5")):
+        bad = ["train", "classify", "--data", str(tones), option, value]
+        assert main([*bad, "--out", str(tmp_path / "bad")]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and f"{option}: each factor must be between" in error
+
+
+def test_vtlp_warps_frequencies_below_the_knee_by_the_factor_and_keeps_the_ends():
+    from rnnkit.data.features import WARP_KNEE, mel_filterbank, vtlp_warp
+
+    nyquist = 4000.0
+    f = torch.linspace(0, nyquist, 401, dtype=torch.float64)
+    assert torch.equal(vtlp_warp(f, 1.0, nyquist), f)
+    for alpha in (0.8, 0.9, 1.1, 1.25):
+        warped = vtlp_warp(f, alpha, nyquist)
+        knee = WARP_KNEE * nyquist * min(alpha, 1) / alpha
+        low = f <= knee
+        torch.testing.assert_close(warped[low], alpha * f[low])  # f' = α f below the knee
+        assert float(warped[0]) == 0.0 and abs(float(warped[-1]) - nyquist) < 1e-9
+        assert bool((warped.diff() > 0).all())  # monotonic: no band folds over
+        # above the knee: on the straight line from (knee, α knee) to (nyquist, nyquist)
+        line = alpha * knee + (f - knee) * (nyquist - alpha * knee) / (nyquist - knee)
+        torch.testing.assert_close(warped[~low], line[~low])
+    # the tone test below checks what the warped filters do
+    plain, warped = mel_filterbank(8000, 256, 20), mel_filterbank(8000, 256, 20, warp=1.1)
+    assert not torch.equal(plain, warped) and warped.shape == plain.shape
+
+
+def test_a_tone_through_vtlp_lands_where_the_tone_times_the_factor_does():
+    from rnnkit.data.features import log_mel
+
+    rate, config = 8000, FeatureConfig(n_mels=40)
+
+    def tone(hz):
+        return torch.sin(2 * math.pi * hz * torch.arange(rate) / rate).float()
+
+    for alpha in (0.9, 1.1):
+        warped = log_mel(tone(1000), config, warp=alpha).mean(dim=1)  # (n_mels,)
+        moved = log_mel(tone(1000 * alpha), config).mean(dim=1)
+        assert int(warped.argmax()) == int(moved.argmax())
+        assert int(warped.argmax()) != int(log_mel(tone(1000), config).mean(dim=1).argmax())
 
 
 def test_speed_perturb_takes_a_list_of_numbers_from_toml_and_the_command_line():
@@ -433,3 +474,7 @@ def test_an_empty_speed_perturb_list_is_refused_in_one_line(tones, tmp_path, cap
     assert main(["train", "classify", "--config", str(recipe), "--out", str(tmp_path / "r")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--speed-perturb: give at least one factor" in error
+    recipe.write_text(f'data = "{tones}"\nvtlp = []\n')
+    assert main(["train", "classify", "--config", str(recipe), "--out", str(tmp_path / "r")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--vtlp: give at least one factor" in error

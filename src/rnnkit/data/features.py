@@ -47,6 +47,10 @@ from rnnkit.errors import InputError
 FEATURES = ("logmel", "mfcc")
 AMIN = 1e-10  # floor of the mel energies before the logarithm
 SPEEDS = (0.5, 2.0)  # the speed-perturbation factors allowed
+WARPS = (0.8, 1.25)  # the vocal-tract-length warp factors allowed
+WARP_KNEE = (
+    0.6  # VTLP's warp is linear up to this fraction of the Nyquist frequency (x min(α, 1)/α)
+)
 
 
 @dataclass
@@ -95,16 +99,26 @@ class FeatureConfig:
         "both change), e.g. 0.9,1.1",
         none="off",
     )
+    vtlp: list[float] | None = option(
+        None,
+        "vocal tract length perturbation while training (Jaitly & Hinton 2013): every "
+        "training clip is added once more per factor, its frequency axis stretched by that "
+        "factor (formants move, tempo stays), e.g. 0.9,1.1",
+        none="off",
+    )
 
     def check(self) -> None:
-        if self.speed_perturb == []:
-            raise InputError("--speed-perturb: give at least one factor (e.g. 0.9,1.1), or off")
-        for factor in self.speed_perturb or ():
-            if not SPEEDS[0] <= factor <= SPEEDS[1]:
-                raise InputError(
-                    f"--speed-perturb: each factor must be between {SPEEDS[0]} and {SPEEDS[1]}, "
-                    f"got {factor}"
-                )
+        for name, factors, (low, high) in (
+            ("--speed-perturb", self.speed_perturb, SPEEDS),
+            ("--vtlp", self.vtlp, WARPS),
+        ):
+            if factors == []:
+                raise InputError(f"{name}: give at least one factor (e.g. 0.9,1.1), or off")
+            for factor in factors or ():
+                if not low <= factor <= high:
+                    raise InputError(
+                        f"{name}: each factor must be between {low} and {high}, got {factor}"
+                    )
         if self.features == "mfcc" and self.n_mfcc > self.n_mels:
             raise InputError(f"--n-mfcc ({self.n_mfcc}) must not exceed --n-mels ({self.n_mels})")
 
@@ -143,8 +157,25 @@ def mel_to_hz(mel: Tensor) -> Tensor:
     return torch.where(mel >= 15.0, logarithmic, linear)
 
 
+def vtlp_warp(frequencies: Tensor, factor: float, nyquist: float) -> Tensor:
+    """Jaitly & Hinton's (2013) vocal-tract-length warp of ``frequencies`` (Hz) by ``factor`` α:
+    ``f' = α f`` up to the knee ``f_k = F_hi min(α, 1) / α`` (``F_hi`` = ``WARP_KNEE`` of the
+    Nyquist frequency ``S/2``), then the straight line from ``(f_k, α f_k)`` to ``(S/2, S/2)``, so
+    that 0 and the Nyquist frequency stay where they are."""
+    knee = WARP_KNEE * nyquist * min(factor, 1.0) / factor
+    slope = (nyquist - factor * knee) / (nyquist - knee)
+    return torch.where(
+        frequencies <= knee, factor * frequencies, nyquist - slope * (nyquist - frequencies)
+    )
+
+
 def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    warp: float = 1.0,
 ) -> Tensor:
     """Triangular filters W (n_mels, n_fft/2 + 1), float64.
 
@@ -152,9 +183,14 @@ def mel_filterbank(
     mel scale between ``fmin`` and ``fmax`` (default: half the sample rate) and falls to the
     (m+2)th, ``W[m, f] = max(0, min((f - f_m) / (f_{m+1} - f_m), (f_{m+2} - f) / (f_{m+2} -
     f_{m+1})))``, then is scaled by ``2 / (f_{m+2} - f_m)`` so that every filter has the same area.
+
+    With ``warp`` α ≠ 1 each FFT bin's frequency f is read as :func:`vtlp_warp` (f, α): the
+    filters see the spectrum of a vocal tract α times shorter (``W_α[m, f] = W[m, warp(f)]``).
     """
     fmax = sample_rate / 2 if fmax is None else fmax
     frequencies = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    if warp != 1.0:
+        frequencies = vtlp_warp(frequencies, warp, sample_rate / 2)
     edges = mel_to_hz(torch.linspace(float(hz_to_mel(fmin)), float(hz_to_mel(fmax)), n_mels + 2))
     widths = edges.diff()  # (n_mels + 1,)
     ramps = edges.unsqueeze(1) - frequencies.unsqueeze(0)  # (n_mels + 2, F)
@@ -190,9 +226,10 @@ def power_spectrogram(waveform: Tensor, config: FeatureConfig) -> Tensor:
     return spectrum.abs() ** 2
 
 
-def log_mel(waveform: Tensor, config: FeatureConfig) -> Tensor:
-    """Log mel energies in dB (n_mels, T), floored ``top_db`` below the clip's loudest."""
-    weights = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels)
+def log_mel(waveform: Tensor, config: FeatureConfig, warp: float = 1.0) -> Tensor:
+    """Log mel energies in dB (n_mels, T), floored ``top_db`` below the clip's loudest; with
+    ``warp``, through the VTLP-warped filters of :func:`mel_filterbank`."""
+    weights = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, warp=warp)
     energies = weights @ power_spectrogram(waveform, config)  # (n_mels, T)
     decibels = 10.0 * torch.log10(energies.clamp_min(AMIN))
     return decibels.clamp_min(float(decibels.max()) - config.top_db)
@@ -223,11 +260,11 @@ def mfcc(waveform: Tensor, config: FeatureConfig) -> Tensor:
     return cepstra(log_mel(waveform, config), config)
 
 
-def extract(waveform: Tensor, config: FeatureConfig) -> Tensor:
+def extract(waveform: Tensor, config: FeatureConfig, warp: float = 1.0) -> Tensor:
     """The model's input for one clip: frames (T, F) of log-mel or MFCC features, each feature
     normalised to zero mean and unit deviation over the clip, float32; silence trimmed first
-    with ``trim_db``."""
-    decibels = log_mel(waveform, config)  # (n_mels, T)
+    with ``trim_db``; ``warp``: VTLP's frequency warp (training copies only)."""
+    decibels = log_mel(waveform, config, warp)  # (n_mels, T)
     if config.trim_db is not None:
         decibels = trim_silence(decibels, config.trim_db)
     raw = cepstra(decibels, config) if config.features == "mfcc" else decibels

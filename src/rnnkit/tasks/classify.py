@@ -15,8 +15,10 @@ and labels. Missing parts are split off by class as for texts, stored by clip na
 read as mono at ``--sample-rate`` and becomes frames of log-mel or MFCC features, normalised per
 clip (:mod:`rnnkit.data.features`; the ``audio`` options), which the model reads in place of
 word embeddings. ``--freq-mask`` / ``--time-mask`` mask bands and frames of each training batch
-(SpecAugment, :mod:`rnnkit.data.augment`), and ``--speed-perturb 0.9,1.1`` adds the training
-clips again at those speeds; validation, test and prediction see the clips as they are.
+(SpecAugment, :mod:`rnnkit.data.augment`), ``--speed-perturb 0.9,1.1`` adds the training
+clips again at those speeds and ``--vtlp 0.9,1.1`` with their frequency axis warped by those
+factors (:func:`rnnkit.data.features.vtlp_warp`); validation, test and prediction see the clips
+as they are.
 
 Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
 padded (``<pad>`` = 0, or zero frames) and carry each sequence's length; the model's
@@ -220,19 +222,22 @@ def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
     return [extract(read_audio(path, audio.sample_rate), audio) for path in part.paths]
 
 
-def speed_perturbed(prepared: Prepared) -> tuple[Inputs, list[int]]:
+def perturbed(prepared: Prepared) -> tuple[Inputs, list[int]]:
     """The training clips' inputs and class ids, followed by a copy of them at each of
-    ``--speed-perturb``'s factors (audio; texts and runs without the option: the training part
-    as it is)."""
+    ``--speed-perturb``'s factors, then at each of ``--vtlp``'s warps (audio; texts and runs
+    without these options: the training part as it is)."""
     inputs, labels = prepared.encode(prepared.train)
     audio = prepared.audio
-    if audio is None or not audio.speed_perturb:
+    speeds, warps = (audio.speed_perturb or [], audio.vtlp or []) if audio else ([], [])
+    if not speeds and not warps:
         return inputs, labels
     rate = audio.sample_rate
     waveforms = [read_audio(path, rate) for path in prepared.train.paths]
-    for factor in audio.speed_perturb:  # an epoch then passes over every copy
+    for factor in speeds:  # an epoch then passes over every copy
         inputs = inputs + [extract(change_speed(w, factor, rate), audio) for w in waveforms]
-    return inputs, labels * (1 + len(audio.speed_perturb))
+    for warp in warps:
+        inputs = inputs + [extract(w, audio, warp) for w in waveforms]
+    return inputs, labels * (1 + len(speeds) + len(warps))
 
 
 def _read(path: str | Path, data: ClassifyData) -> LabeledTexts:
@@ -443,7 +448,7 @@ class ClassificationTask:
             )
         return cls(
             model,
-            speed_perturbed(prepared),
+            perturbed(prepared),
             prepared.encode(prepared.valid),
             batch_size,
             seed,
