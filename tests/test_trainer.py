@@ -125,6 +125,48 @@ def test_early_stopping_after_patience_evaluations(tmp_path):
     assert summary["stop_reason"].startswith("early stopping") and summary["steps"] == 10
 
 
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_keep_last_saves_the_latest_evaluated_weights_and_best_the_lowest_loss(tmp_path, ema):
+    """A run whose validation loss rises after the first evaluation: --keep best holds the
+    first evaluation's weights, --keep last the final ones (with --ema, the average)."""
+    kept = {}
+    for keep in ("best", "last"):
+        task = _task()
+        losses = iter([1.0, 2.0, 3.0, 4.0])
+        evaluate = task.evaluate
+        task.evaluate = lambda: {**evaluate(), "loss": next(losses)}  # noqa: B023
+        trainer = Trainer(task, _config(keep=keep, ema=ema), tmp_path / keep)
+        trainer.fit()
+        weights, meta = checkpoint.load_state(tmp_path / keep / "model.safetensors")
+        kept[keep] = weights
+        assert meta["step"] == {"best": 5, "last": 20}[keep]
+        with trainer._evaluated_weights():  # what the last evaluation scored
+            final = {k: v.clone() for k, v in task.model.state_dict().items()}
+        assert all(torch.equal(weights[k], final[k]) for k in final) == (keep == "last")
+    assert trainer.progress.best_step == 5  # the record of the best stays either way
+
+
+def test_keep_is_an_option_of_rnnkit_train_stored_with_the_run(tmp_path, capsys):
+    from rnnkit.cli import main
+    from tests.conftest import TINY_LM
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TINY_TEXT)
+    quick = [*TINY_LM, "--max-steps", "4", "--eval-every", "2", "--no-progress"]
+    run = tmp_path / "run"
+    assert (
+        main(["train", "lm", "--data", str(corpus), *quick, "--keep", "last", "--out", str(run)])
+        == 0
+    )
+    assert json.loads((run / "config.json").read_text())["train"]["keep"] == "last"
+    assert checkpoint.load_state(run / "model.safetensors")[1]["step"] == 4
+    capsys.readouterr()
+    bad = ["train", "lm", "--data", str(corpus), "--keep", "first", "--out", str(tmp_path / "b")]
+    assert main(bad) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--keep must be one of best, last" in error
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_takes_a_step(name, tmp_path):
     task = _task(sparse_embedding=name == "sparseadam")

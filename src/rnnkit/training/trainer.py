@@ -73,6 +73,7 @@ logger = logging.getLogger(__name__)
 
 GRAD_FLOW = "grad_flow.jsonl"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+KEEP = ("best", "last")  # --keep: which weights model.safetensors holds
 
 
 class Task(Protocol):
@@ -141,6 +142,13 @@ class TrainConfig:
     )
     early_stopping: int | None = option(
         None, "stop after N evaluations without a better validation loss", min=1
+    )
+    keep: str = option(
+        "best",
+        "the weights model.safetensors holds (what evaluate and predictions use): best (the "
+        "lowest validation loss) or last (the latest evaluated, for when validation cannot see "
+        "what the test changes, e.g. a new speaker)",
+        choices=KEEP,
     )
     log_grad_flow: int | None = option(
         None,
@@ -502,7 +510,7 @@ class Trainer:
                 self.stop_reason = f"early stopping: no improvement in {patience} evaluations"
         self.progress.elapsed = elapsed
         with self.processes.together():
-            if improved and leads:
+            if (improved or self.config.keep == "last") and leads:
                 save_model(
                     self.run_dir / BEST,
                     self.model,
