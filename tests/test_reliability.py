@@ -557,23 +557,34 @@ def test_9_a_ctrl_c_that_a_library_swallowed_still_stops_before_training(
     Cython module's initialisation): the CLI remembers the signal and does not train."""
     import contextlib
 
+    def swallowing():
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+
+    run, corpus = interrupted_while_reading(runs, tmp_path, monkeypatch, capsys, swallowing)
+    assert not (run / "last.safetensors").exists()
+    monkeypatch.undo()  # started again, without --resume
+    assert cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)[0] == 0
+
+
+def interrupted_while_reading(runs, tmp_path, monkeypatch, capsys, before) -> tuple[Path, Path]:
+    """``rnnkit train lm`` with ``before()`` called as the data is read: it must stop with
+    exit code 130 and one line, before training; returns (the run, the corpus)."""
     from rnnkit.tasks import lm
 
     original = lm.read_parts
 
-    def swallowing(*args, **kwargs):
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
+    def reading(*args, **kwargs):
+        before()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(lm, "read_parts", swallowing)
+    monkeypatch.setattr(lm, "read_parts", reading)
     run = tmp_path / "run"
     corpus = runs["folder"] / "corpus.txt"
     code, _, err = cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)
     assert code == 130 and one_line(err) == "rnnkit: interrupted"
-    assert not (run / "last.safetensors").exists() and not (run / "metrics.jsonl").exists()
-    monkeypatch.setattr(lm, "read_parts", original)  # started again, without --resume
-    assert cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)[0] == 0
+    assert not (run / "metrics.jsonl").exists()
+    return run, corpus
 
 
 def test_9_a_ctrl_c_during_an_import_lets_the_import_finish_then_stops(
@@ -582,30 +593,21 @@ def test_9_a_ctrl_c_during_an_import_lets_the_import_finish_then_stops(
     """KeyboardInterrupt thrown into an extension module's initialisation can abort Python
     (torch's pybind11 code calls std::terminate: exit status -6, a C++ message, no 130): a Ctrl-C
     during an import is acted on once the import has finished."""
-    from rnnkit.tasks import lm
-
     (tmp_path / "module_being_loaded.py").write_text(
         "import signal\nsignal.raise_signal(signal.SIGINT)\nFINISHED = True\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "module_being_loaded", raising=False)
-    original = lm.read_parts
     slept = []
 
-    def importing(*args, **kwargs):
+    def importing():
         import module_being_loaded  # noqa: F401
 
         time.sleep(2.0)  # the retry (every errors.RETRY_S seconds) stops the command here
         slept.append(True)
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(lm, "read_parts", importing)
-    run = tmp_path / "run"
-    corpus = runs["folder"] / "corpus.txt"
-    code, _, err = cli(capsys, "train", "lm", "--data", corpus, "--out", run, *QUICK_LM)
-    assert code == 130 and one_line(err) == "rnnkit: interrupted"
+    interrupted_while_reading(runs, tmp_path, monkeypatch, capsys, importing)
     assert sys.modules["module_being_loaded"].FINISHED and not slept
-    assert not (run / "metrics.jsonl").exists()
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # restored
 
 
