@@ -46,7 +46,9 @@ def train_and_evaluate(task: str, run: Path, arguments: list[str], threads: int 
         resume = (run / "last.safetensors").is_file()
         if resume:  # only the budget and how it runs may change (the recipe's budget may have)
             options = {k: v for k, v in options.items() if k in BUDGET + RUNTIME}
-        rnnkit.train(task, options, run, resume=resume)
+        summary = rnnkit.train(task, options, run, resume=resume)
+        if summary["stop_reason"] == "interrupted":  # Ctrl-C or SIGTERM: stop, record nothing
+            raise KeyboardInterrupt(f"{run}: interrupted; the same command resumes it")
         rnnkit.evaluate(run)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     best = min(history, key=lambda record: record["val_loss"])

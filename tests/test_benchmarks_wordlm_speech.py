@@ -129,3 +129,19 @@ def test_speech_silence_measures_each_speakers_silence_and_noise_floor(tmp_path,
     assert ann["clips"] == bob["clips"] == 3
     assert 8 <= ann["lead_frames"] <= 11 and bob["lead_frames"] == 0 and bob["trail_frames"] == 0
     assert ann["floor_db"] < -50 < bob["floor_db"]  # bob's noise is 30 dB below his tone
+
+
+def test_an_interrupted_benchmark_run_is_not_evaluated_or_recorded(tmp_path, monkeypatch):
+    """SIGTERM or Ctrl-C stops the trainer gracefully; the benchmark must then stop too, not
+    score the half-trained run as if it had finished."""
+    import pytest
+
+    import rnnkit
+
+    runs = load_benchmark("runs")
+    evaluated = []
+    monkeypatch.setattr(rnnkit, "train", lambda *a, **k: {"stop_reason": "interrupted"})
+    monkeypatch.setattr(rnnkit, "evaluate", lambda run: evaluated.append(run))
+    with pytest.raises(KeyboardInterrupt, match="the same command resumes it"):
+        runs.train_and_evaluate("lm", tmp_path / "run", ["--data", "tiny"])
+    assert evaluated == []
