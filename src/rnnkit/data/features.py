@@ -9,7 +9,8 @@ power of two, ``hop`` = ``hop_ms`` in samples):
 2. the power ``P = |X|²`` (n_fft/2 + 1, T);
 3. mel energies ``M = W P`` (n_mels, T), with ``W`` the triangular filters of
    :func:`mel_filterbank` (Slaney's mel scale and area normalisation: ``librosa.filters.mel``'s
-   defaults);
+   defaults); a training copy under ``--vtlp`` reads each bin's frequency through
+   :func:`vtlp_warp` first;
 4. log-mel in decibels ``L = 10 log10(max(M, 1e-10))``, floored at ``max(L) - top_db``
    (``librosa.power_to_db(M, top_db=80)`` at the default ``--top-db 80``);
 5. with ``--trim-db D``, leading and trailing silence cut: the frames before the first and after
@@ -48,9 +49,8 @@ FEATURES = ("logmel", "mfcc")
 AMIN = 1e-10  # floor of the mel energies before the logarithm
 SPEEDS = (0.5, 2.0)  # the speed-perturbation factors allowed
 WARPS = (0.8, 1.25)  # the vocal-tract-length warp factors allowed
-WARP_KNEE = (
-    0.6  # VTLP's warp is linear up to this fraction of the Nyquist frequency (x min(α, 1)/α)
-)
+# VTLP's warp is linear up to this fraction of the Nyquist frequency (times min(α, 1) / α)
+WARP_KNEE = 0.6
 
 
 @dataclass
