@@ -365,7 +365,8 @@ def test_spec_augment_masks_training_batches_only_and_is_stored_with_the_run(ton
     changed = frames != clean
     assert changed.any() and torch.all(frames[changed] == 0)  # masks, nothing else
     assert torch.equal(masked.batch(0, 0)[0], frames)  # a resumed run draws the same masks
-    assert all(torch.equal(a, b) for a, b in zip(masked.valid_ids, plain.valid_ids))
+    assert len(masked.valid_views) == 1 == len(plain.valid_views)
+    assert all(torch.equal(a, b) for a, b in zip(masked.valid_views[0], plain.valid_views[0]))
     run = tmp_path / "run"
     options = ["--data", str(tones), "--hidden", "4", "--epochs", "1", "--no-progress"]
     options += ["--freq-mask", "3", "--time-mask", "4", "--batch-size", "4"]
@@ -394,7 +395,8 @@ def test_speed_perturbation_and_vtlp_add_the_training_clips_per_factor_and_leave
     )
     assert perturbed.train_labels == plain.train_labels * 4
     assert all(torch.equal(a, b) for a, b in zip(perturbed.train_ids[:n], plain.train_ids))
-    assert all(torch.equal(a, b) for a, b in zip(perturbed.valid_ids, plain.valid_ids))
+    assert len(perturbed.valid_views) == 1
+    assert all(torch.equal(a, b) for a, b in zip(perturbed.valid_views[0], plain.valid_views[0]))
     first = read_audio(prepared.train.paths[0], 8000)
     for copy, factor in enumerate((0.9, 1.1), start=1):
         expected = extract(change_speed(first, factor, 8000), audio)
@@ -411,11 +413,59 @@ def test_speed_perturbation_and_vtlp_add_the_training_clips_per_factor_and_leave
     assert stored["speed_perturb"] == [0.9, 1.1] and stored["vtlp"] == [0.9, 1.1]
     assert main(["evaluate", str(run)]) == 0
     capsys.readouterr()
-    for option, value in (("--speed-perturb", "3"), ("--vtlp", "0.5")):
+    for option, value in (("--speed-perturb", "3"), ("--vtlp", "0.5"), ("--test-speeds", "0.1")):
         bad = ["train", "classify", "--data", str(tones), option, value]
         assert main([*bad, "--out", str(tmp_path / "bad")]) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and f"{option}: each factor must be between" in error
+
+
+def test_test_speeds_average_the_probabilities_over_copies_at_each_speed(tones, tmp_path, capsys):
+    from rnnkit.data.augment import change_speed
+    from rnnkit.tasks.classify import SPEC, ClassificationTask, ClassifyData, prepare
+
+    speeds = [0.9, 1.0, 1.2]
+    audio = FeatureConfig(n_mels=16, test_speeds=speeds)
+    prepared = prepare(ClassifyData(data=str(tones)), audio=audio)
+    task = ClassificationTask.from_prepared(torch.nn.Linear(1, 1), prepared, 4, 0)
+    plain = ClassificationTask.from_prepared(
+        torch.nn.Linear(1, 1),
+        prepare(ClassifyData(data=str(tones)), audio=FeatureConfig(n_mels=16)),
+        4,
+        0,
+    )
+    assert len(task.train_ids) == len(plain.train_ids)  # training sees the clips as they are
+    assert len(task.valid_views) == 3
+    assert all(torch.equal(a, b) for a, b in zip(task.valid_views[1], plain.valid_views[0]))
+    first = read_audio(prepared.valid.paths[0], 8000)
+    torch.testing.assert_close(
+        task.valid_views[2][0], extract(change_speed(first, 1.2, 8000), audio)
+    )
+
+    run = tmp_path / "run"
+    options = ["--data", str(tones), "--hidden", "4", "--epochs", "2", "--no-progress"]
+    options += ["--test-speeds", "0.9,1,1.2", "--batch-size", "4", "--n-mels", "16"]
+    assert main(["train", "classify", *options, "--out", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["audio"]["test_speeds"] == speeds
+    assert main(["evaluate", str(run)]) == 0
+    loaded = SPEC.load(run)
+    clip = tones / "high" / "5.wav"
+    waveform = read_audio(clip, 8000)
+    by_hand = torch.zeros(2)
+    for factor in speeds:  # p = (1/V) Σ_v softmax(model(x_v)), each copy alone, unpadded
+        frames = extract(change_speed(waveform, factor, 8000), audio)
+        logits = loaded.model(frames[None], torch.tensor([len(frames)]))
+        by_hand += torch.softmax(logits[0].detach(), dim=-1) / len(speeds)
+    frames = extract(waveform, audio)
+    single = torch.softmax(loaded.model(frames[None], torch.tensor([len(frames)]))[0].detach(), -1)
+    assert not torch.allclose(by_hand, single, rtol=0, atol=1e-6)  # the copies change the answer
+    capsys.readouterr()
+    assert main(["classify", str(run), "--all", str(clip)]) == 0
+    fields = capsys.readouterr().out.split()
+    printed = {fields[i]: float(fields[i + 1]) for i in range(0, len(fields), 2)}
+    classes = json.loads((run / "config.json").read_text())["classes"]
+    for k, name in enumerate(classes):
+        assert printed[name] == pytest.approx(float(by_hand[k]), abs=1e-4)
 
 
 def test_vtlp_warps_frequencies_below_the_knee_by_the_factor_and_keeps_the_ends():

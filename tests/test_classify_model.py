@@ -89,7 +89,7 @@ def test_unknown_pooling_is_an_input_error():
 
 def test_batches_are_a_pure_function_of_epoch_and_index():
     sequences = [[i + 2] * (1 + i % 4) for i in range(10)]
-    task = ClassificationTask(make(), (sequences, [i % 3 for i in range(10)]), ([[2]], [0]), 4, 7)
+    task = ClassificationTask(make(), (sequences, [i % 3 for i in range(10)]), ([[[2]]], [0]), 4, 7)
     assert task.steps_per_epoch == 3
     first = task.batch(1, 2)
     assert all(torch.equal(a, b) for a, b in zip(first, task.batch(1, 2)))

@@ -95,15 +95,14 @@ def classify_command(args: argparse.Namespace) -> int:
 def _classify_clips(args: argparse.Namespace, loaded) -> int:
     """One line per audio file: its label and probability (every class's with --all)."""
     from rnnkit.data.audio import read_audio
-    from rnnkit.data.features import extract
-    from rnnkit.tasks.classify import predict
+    from rnnkit.tasks.classify import clip_views, predict_views
 
     if args.explain:
         raise InputError(f"--explain shows a text's attention weights; {args.run} is audio")
     paths, _ = _read_inputs(args)
     audio = loaded.audio
-    frames = [extract(read_audio(path, audio.sample_rate), audio) for path in paths]
-    probabilities, _ = predict(loaded.model, frames)
+    waveforms = [read_audio(path, audio.sample_rate) for path in paths]
+    probabilities = predict_views(loaded.model, clip_views(waveforms, audio))
     for row in range(len(paths)):
         _print_prediction(loaded, probabilities[row], args.all)
     sys.stdout.flush()

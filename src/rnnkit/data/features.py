@@ -106,11 +106,19 @@ class FeatureConfig:
         "factor (formants move, tempo stays), e.g. 0.9,1.1",
         none="off",
     )
+    test_speeds: list[float] | None = option(
+        None,
+        "test-time augmentation: validation, evaluate and classify average the class "
+        "probabilities over a copy of each clip at each of these speeds (1: the clip as it "
+        "is), e.g. 0.8,0.9,1,1.1,1.2",
+        none="off",
+    )
 
     def check(self) -> None:
         for name, factors, (low, high) in (
             ("--speed-perturb", self.speed_perturb, SPEEDS),
             ("--vtlp", self.vtlp, WARPS),
+            ("--test-speeds", self.test_speeds, SPEEDS),
         ):
             if factors == []:
                 raise InputError(f"{name}: give at least one factor (e.g. 0.9,1.1), or off")

@@ -18,7 +18,8 @@ word embeddings. ``--freq-mask`` / ``--time-mask`` mask bands and frames of each
 (SpecAugment, :mod:`rnnkit.data.augment`), ``--speed-perturb 0.9,1.1`` adds the training
 clips again at those speeds and ``--vtlp 0.9,1.1`` with their frequency axis warped by those
 factors (:func:`rnnkit.data.features.vtlp_warp`); validation, test and prediction see the clips
-as they are.
+as they are, or with ``--test-speeds 0.8,0.9,1,1.1,1.2`` a copy of each clip at each speed, their
+class probabilities averaged (test-time augmentation, :func:`predict_views`).
 
 Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
 padded (``<pad>`` = 0, or zero frames) and carry each sequence's length; the model's
@@ -222,6 +223,25 @@ def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
     return [extract(read_audio(path, audio.sample_rate), audio) for path in part.paths]
 
 
+def encode_views(part: Examples, source) -> list[Inputs]:
+    """The model's inputs for ``part``, once per view: audio with ``--test-speeds``, the clips'
+    frames at each speed; otherwise one view, :func:`encode_inputs`."""
+    audio = source.audio
+    if audio is None or not audio.test_speeds:
+        return [encode_inputs(part, source)]
+    return clip_views([read_audio(path, audio.sample_rate) for path in part.paths], audio)
+
+
+def clip_views(waveforms: list[Tensor], audio: FeatureConfig) -> list[list[Tensor]]:
+    """Feature frames (T, F) of every clip, once per ``--test-speeds`` factor (once, as they are,
+    without it)."""
+    rate = audio.sample_rate
+    return [
+        [extract(change_speed(w, factor, rate), audio) for w in waveforms]
+        for factor in audio.test_speeds or [1.0]
+    ]
+
+
 def perturbed(prepared: Prepared) -> tuple[Inputs, list[int]]:
     """The training clips' inputs and class ids, followed by a copy of them at each of
     ``--speed-perturb``'s factors, then at each of ``--vtlp``'s warps (audio; texts and runs
@@ -419,8 +439,8 @@ class ClassificationTask:
     def __init__(
         self,
         model: TextClassifier,
-        train: tuple[list[list[int]], list[int]],
-        valid: tuple[list[list[int]], list[int]],
+        train: tuple[Inputs, list[int]],
+        valid: tuple[list[Inputs], list[int]],
         batch_size: int = 32,
         seed: int = 0,
         augment: Callable[..., Tensor] | None = None,
@@ -428,7 +448,7 @@ class ClassificationTask:
         self.model = model
         self.augment = augment  # (frames (B, T, F), lengths (B,), generator=) -> masked frames
         self.train_ids, self.train_labels = train
-        self.valid_ids, self.valid_labels = valid
+        self.valid_views, self.valid_labels = valid  # the inputs once per view (predict_views)
         self.batch_size = batch_size
         self.seed = seed
         self.steps_per_epoch = math.ceil(len(self.train_ids) / batch_size)
@@ -449,7 +469,10 @@ class ClassificationTask:
         return cls(
             model,
             perturbed(prepared),
-            prepared.encode(prepared.valid),
+            (
+                encode_views(prepared.valid, prepared),
+                encode_labels(prepared.valid, prepared.classes),
+            ),
             batch_size,
             seed,
             augment,
@@ -471,7 +494,7 @@ class ClassificationTask:
         return loss, None, len(labels)
 
     def evaluate(self) -> dict[str, float]:
-        probabilities, _ = predict(self.model, self.valid_ids)
+        probabilities = predict_views(self.model, self.valid_views)
         metrics = scores(probabilities, self.valid_labels)
         return {k: metrics[k] for k in ("loss", "accuracy", "macro_f1")}
 
@@ -506,6 +529,15 @@ def predict(
                 weights[r] = attended[k, : int(lengths[k])].tolist()
     model.train(was_training)
     return probabilities, (weights if attention else None)
+
+
+def predict_views(model: TextClassifier, views: list[Inputs]) -> Tensor:
+    """Class probabilities (N, C), the mean over views of the same N examples (a copy of each clip
+    per ``--test-speeds`` factor: test-time augmentation; one view: :func:`predict`'s)::
+
+        p(c | x) = (1/V) Σ_v softmax(model(x_v))_c
+    """
+    return torch.stack([predict(model, view)[0] for view in views]).mean(dim=0)
 
 
 def scores(
@@ -710,7 +742,7 @@ class ClassifySpec(TaskSpec):
             prepared = prepare(stored_data, split, loaded.vocab, classes, audio)
             parts = {"test": prepared.test, "valid": prepared.valid}
         for name, part in parts.items():
-            probabilities, _ = predict(loaded.model, encode_inputs(part, loaded))
+            probabilities = predict_views(loaded.model, encode_views(part, loaded))
             metrics = scores(probabilities, encode_labels(part, classes), classes)
             if name == "valid":
                 result["valid"] = {"examples": len(part)}
