@@ -54,12 +54,12 @@ def speakers() -> list[str]:
 
 
 def inference_ms(run: Path, limit: int = 100) -> dict[str, float]:
-    """Median milliseconds per test clip at batch size 1: reading and features, then the model."""
+    """Median milliseconds per test clip at batch size 1: reading and features, then the model
+    (each once per ``--test-speeds`` copy, when the run has them)."""
     import rnnkit
     from rnnkit.data.audio import read_audio
-    from rnnkit.data.features import extract
     from rnnkit.io import read_json
-    from rnnkit.tasks.classify import ClassifyData, predict, prepare
+    from rnnkit.tasks.classify import ClassifyData, clip_views, predict_views, prepare
 
     loaded = rnnkit.load(run)
     audio, config = loaded.audio, loaded.config
@@ -68,9 +68,9 @@ def inference_ms(run: Path, limit: int = 100) -> dict[str, float]:
     features, model = [], []
     for path in test.paths[:limit]:
         started = time.perf_counter()
-        frames = extract(read_audio(path, audio.sample_rate), audio)
+        views = clip_views([read_audio(path, audio.sample_rate)], audio)
         middle = time.perf_counter()
-        predict(loaded.model, [frames])
+        predict_views(loaded.model, views).mean(dim=0)
         features.append(middle - started)
         model.append(time.perf_counter() - middle)
     return {
@@ -89,6 +89,12 @@ def record(name: str, arguments: list[str], threads: int) -> dict:
         "command": done["command"],
         "test_accuracy": result["accuracy"],
         "valid_accuracy": result["valid"]["accuracy"],
+        # with --test-speeds: the test accuracy of each speed's copies alone
+        **(
+            {"accuracy_by_speed": result["accuracy_by_speed"]}
+            if "accuracy_by_speed" in result
+            else {}
+        ),
         "test_clips": result["examples"],
         "best_step": done["best"]["step"],
         "steps": last["step"],

@@ -448,6 +448,9 @@ def test_test_speeds_average_the_probabilities_over_copies_at_each_speed(tones, 
     assert main(["train", "classify", *options, "--out", str(run)]) == 0
     assert json.loads((run / "config.json").read_text())["audio"]["test_speeds"] == speeds
     assert main(["evaluate", str(run)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert list(result["accuracy_by_speed"]) == ["0.9", "1", "1.2"]
+    assert "accuracy_by_speed" not in result["valid"]
     loaded = SPEC.load(run)
     clip = tones / "high" / "5.wav"
     waveform = read_audio(clip, 8000)

@@ -102,7 +102,7 @@ def _classify_clips(args: argparse.Namespace, loaded) -> int:
     paths, _ = _read_inputs(args)
     audio = loaded.audio
     waveforms = [read_audio(path, audio.sample_rate) for path in paths]
-    probabilities = predict_views(loaded.model, clip_views(waveforms, audio))
+    probabilities = predict_views(loaded.model, clip_views(waveforms, audio)).mean(dim=0)
     for row in range(len(paths)):
         _print_prediction(loaded, probabilities[row], args.all)
     sys.stdout.flush()

@@ -494,7 +494,7 @@ class ClassificationTask:
         return loss, None, len(labels)
 
     def evaluate(self) -> dict[str, float]:
-        probabilities = predict_views(self.model, self.valid_views)
+        probabilities = predict_views(self.model, self.valid_views).mean(dim=0)  # (N, C)
         metrics = scores(probabilities, self.valid_labels)
         return {k: metrics[k] for k in ("loss", "accuracy", "macro_f1")}
 
@@ -532,12 +532,13 @@ def predict(
 
 
 def predict_views(model: TextClassifier, views: list[Inputs]) -> Tensor:
-    """Class probabilities (N, C), the mean over views of the same N examples (a copy of each clip
-    per ``--test-speeds`` factor: test-time augmentation; one view: :func:`predict`'s)::
+    """Class probabilities (V, N, C) of each of V views of the same N examples (a copy of each
+    clip per ``--test-speeds`` factor; one view: :func:`predict`'s). The prediction is their mean
+    over views (test-time augmentation)::
 
         p(c | x) = (1/V) Σ_v softmax(model(x_v))_c
     """
-    return torch.stack([predict(model, view)[0] for view in views]).mean(dim=0)
+    return torch.stack([predict(model, view)[0] for view in views])
 
 
 def scores(
@@ -742,8 +743,14 @@ class ClassifySpec(TaskSpec):
             prepared = prepare(stored_data, split, loaded.vocab, classes, audio)
             parts = {"test": prepared.test, "valid": prepared.valid}
         for name, part in parts.items():
-            probabilities = predict_views(loaded.model, encode_views(part, loaded))
-            metrics = scores(probabilities, encode_labels(part, classes), classes)
+            each = predict_views(loaded.model, encode_views(part, loaded))  # (V, N, C)
+            labels = encode_labels(part, classes)
+            metrics = scores(each.mean(dim=0), labels, classes)
+            if len(each) > 1:  # what each speed alone would score
+                speeds = [f"{factor:g}" for factor in audio.test_speeds]
+                metrics["accuracy_by_speed"] = {
+                    speed: scores(p, labels)["accuracy"] for speed, p in zip(speeds, each)
+                }
             if name == "valid":
                 result["valid"] = {"examples": len(part)}
                 result["valid"].update({k: metrics[k] for k in ("loss", "accuracy", "macro_f1")})
