@@ -8,7 +8,11 @@ side by side on the same delays:
 - ``rnnkit``: :func:`rnnkit.errors.interrupt`, which waits until no import is in progress.
 
 A clean end is exit code 130 with no traceback. Raising inside torch's pybind11 initialisation
-aborts the process (exit status -6); raising inside numpy's leaves it half imported.
+aborts the process (exit status -6); raising inside numpy's leaves it half imported. Exit code 0
+means the Ctrl-C was lost: the imports take about 1.3 s, longer than any delay, so the signal
+came during them, and a library caught the KeyboardInterrupt and carried on
+(``results/ctrl_c.json`` was written while this end was still labelled "finished before the
+signal").
 
     python benchmarks/ctrl_c.py --trials 300 --low 0.15 --high 0.4
 """
@@ -55,7 +59,7 @@ def trial(handler: str, delay: float) -> str:
     if child.returncode == 130 and b"Traceback" not in err:
         return "130, clean"
     if child.returncode == 0:
-        return "0, finished before the signal"
+        return "0, Ctrl-C lost (ran to the end)"
     return f"{child.returncode}, " + ("traceback" if b"Traceback" in err else "no traceback")
 
 
