@@ -110,6 +110,16 @@ def test_speech_official_and_speaker_folds_are_recorded_and_reported(tmp_path, m
     assert config["model"]["hidden_size"] == 6
     text = (tmp_path / "results" / "speech.md").read_text()
     assert "- GRU: " in text and "- GRU (wide): " in text and "| gru wide | 0 |" in text
+    bench.main(
+        ["speakers", "--cells", "gru", "--threads", "1", "--variant", "tta", "--"]
+        + ["--test-speeds", "0.9,1,1.1"]
+    )
+    folds = json.loads((tmp_path / "results" / "speech.json").read_text())["speakers"]["gru"]
+    tta = [r for r in folds if r.get("variant") == "tta"]
+    assert len(tta) == 2 and all(list(r["accuracy_by_speed"]) == ["0.9", "1", "1.1"] for r in tta)
+    alone = sum(r["accuracy_by_speed"]["1"] for r in tta) / 2
+    text = (tmp_path / "results" / "speech.md").read_text()
+    assert f"(the clips alone, without the speed copies: {100 * alone:.2f}%)" in text
 
 
 def test_speech_silence_measures_each_speakers_silence_and_noise_floor(tmp_path, monkeypatch):
