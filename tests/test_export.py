@@ -306,6 +306,30 @@ def test_classify_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, caps
     assert got["confusion"] == expected["confusion"]
 
 
+def test_an_audio_classifier_exports_reading_frames_and_scores_as_pytorch(tmp_path, capsys):
+    from tests.test_audio import tone, write_wav
+
+    for label, frequency in (("low", 300), ("high", 1800)):
+        for i in range(6):
+            write_wav(tmp_path / "clips" / label / f"{i}.wav", tone(frequency, 0.1 + 0.03 * i))
+    run = tmp_path / "run"
+    argv = ["train", "classify", "--data", str(tmp_path / "clips"), "--out", str(run)]
+    argv += ["--hidden", "4", "--epochs", "1", "--no-progress", "--n-mels", "8"]
+    assert main([*argv, "--bidirectional", "--test-speeds", "0.9,1,1.1"]) == 0
+    expected, got = _evaluate_both(run, capsys)
+    keys = ["loss", "accuracy", "valid.loss"]
+    assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
+    assert got["accuracy_by_speed"] == expected["accuracy_by_speed"]
+    assert main(["export", str(run), "--out", str(tmp_path / "deploy" / "audio.onnx")]) == 0
+    sidecar = json.loads((tmp_path / "deploy" / "audio.onnx.json").read_text())
+    assert [(i["name"], i["shape"]) for i in sidecar["inputs"]] == [
+        ("frames", ["batch", "steps", 8]),
+        ("lengths", ["batch"]),
+    ]
+    assert sidecar["audio"]["n_mels"] == 8 and sidecar["audio"]["test_speeds"] == [0.9, 1, 1.1]
+    assert "files" not in sidecar  # no vocabulary
+
+
 def test_forecast_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, capsys):
     from tests.test_forecast_cli import train, write_hourly
 

@@ -7,7 +7,10 @@ What is exported, per task (``B`` batch, ``T`` steps; every batch and time size 
   [, ``memory`` (B, M, H)] are optional: left out, they default to a fresh state (zeros; an empty
   memory), which is also what zeros fed in mean. Feeding each call the state the last one
   returned generates step by step.
-- ``classify``: ``ids`` (B, T) int64, ``lengths`` (B,) int64 -> ``logits`` (B, C).
+- ``classify``: ``ids`` (B, T) int64, ``lengths`` (B,) int64 -> ``logits`` (B, C). A run trained
+  on audio reads ``frames`` (B, T, F) float32 in place of ``ids``: the clips' features, computed as
+  the sidecar's ``audio`` options say (:mod:`rnnkit.data.features`); with ``test_speeds`` among
+  them, rnnkit's prediction is the mean of the softmax over a copy of the clip at each speed.
 - ``forecast``: ``window`` (B, L, C_in) float32 in the scaled units -> ``forecast`` (B, H, C_out)
   in the same units (the sidecar holds the scaler).
 - ``translate``: two graphs. ``model.onnx``, the encoder: ``source_ids`` (B, S) int64,
@@ -41,6 +44,7 @@ import copy
 import io
 import shutil
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +277,7 @@ class LMGraph(nn.Module):
 
 
 class ClassifierGraph(nn.Module):
-    """``(ids, lengths) -> logits``."""
+    """``(ids, lengths) -> logits``, or ``(frames, lengths) -> logits`` for audio."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -466,22 +470,31 @@ def _lm_artifacts(run: Path, loaded, out: Path) -> dict:
 
 
 def _classifier_graph(model: nn.Module, out: Path) -> dict:
-    inputs = [
-        _io("ids", "int64", ["batch", "steps"], "token ids, padded with 0 (<pad>)"),
-        _io("lengths", "int64", ["batch"], "each row's number of real tokens, >= 1"),
-    ]
+    size = model.feature_size  # None for texts
+    if size is None:
+        first = _io("ids", "int64", ["batch", "steps"], "token ids, padded with 0 (<pad>)")
+        example = (torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 2]))
+    else:
+        doc = "feature frames of each clip (the sidecar's audio options), padded with zeros"
+        first = _io("frames", "float32", ["batch", "steps", size], doc)
+        example = (torch.zeros(2, 3, size), torch.tensor([3, 2]))
+    inputs = [first, _io("lengths", "int64", ["batch"], "each row's number of real steps, >= 1")]
     outputs = [_io("logits", "float32", ["batch", model.num_classes], "softmax gives p(class)")]
-    example = (torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 2]))
     _export_graph(ClassifierGraph(model), example, inputs, outputs, out)
     return {"graphs": {"model": out.name}, "inputs": inputs, "outputs": outputs}
 
 
 def _classifier_artifacts(run: Path, loaded, out: Path) -> dict:
+    classes = {
+        "classes": loaded.config["classes"],
+        "label_names": loaded.config.get("label_names", {}),
+    }
+    if loaded.audio is not None:  # how a clip becomes frames, in place of a vocabulary
+        return {"audio": asdict(loaded.audio), **classes}
     return {
         "files": {"vocab": _copy_beside(out, run / "vocab.json", "vocab.json")},
         "tokenizer": loaded.tokenizer.to_dict(),
-        "classes": loaded.config["classes"],
-        "label_names": loaded.config.get("label_names", {}),
+        **classes,
     }
 
 

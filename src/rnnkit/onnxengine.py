@@ -99,15 +99,20 @@ class OnnxLMStepper:
 
 
 class OnnxClassifier(_Inference):
-    """``model(ids (B, T), lengths (B,)) -> logits (B, C)``."""
+    """``model(ids (B, T), lengths (B,)) -> logits (B, C)``; audio: ``model(frames (B, T, F),
+    lengths)``."""
 
     def __init__(self, directory: Path, sidecar: dict, threads: int | None = None) -> None:
         self.graph = Graph(directory / sidecar["graphs"]["model"], threads)
         self.num_classes = sidecar["outputs"][0]["shape"][-1]
+        self.audio = sidecar["inputs"][0]["name"] == "frames"
         self.config = None
 
-    def __call__(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        return self.graph(ids=ids.to(torch.long), lengths=lengths.to(torch.long))[0]
+    def __call__(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        lengths = lengths.to(torch.long)
+        if self.audio:
+            return self.graph(frames=inputs.to(torch.float32), lengths=lengths)[0]
+        return self.graph(ids=inputs.to(torch.long), lengths=lengths)[0]
 
 
 class OnnxForecaster(_Inference):
