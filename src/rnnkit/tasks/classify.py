@@ -224,10 +224,10 @@ def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
 
 
 def encode_views(part: Examples, source) -> list[Inputs]:
-    """The model's inputs for ``part``, once per view: audio with ``--test-speeds``, the clips'
-    frames at each speed; otherwise one view, :func:`encode_inputs`."""
+    """The model's inputs for ``part``, once per view: audio, the clips' frames at each
+    ``--test-speeds`` factor (:func:`clip_views`); texts, one view (:func:`encode_inputs`)."""
     audio = source.audio
-    if audio is None or not audio.test_speeds:
+    if audio is None:
         return [encode_inputs(part, source)]
     return clip_views([read_audio(path, audio.sample_rate) for path in part.paths], audio)
 
@@ -746,15 +746,15 @@ class ClassifySpec(TaskSpec):
             each = predict_views(loaded.model, encode_views(part, loaded))  # (V, N, C)
             labels = encode_labels(part, classes)
             metrics = scores(each.mean(dim=0), labels, classes)
+            if name == "valid":
+                result["valid"] = {"examples": len(part)}
+                result["valid"].update({k: metrics[k] for k in ("loss", "accuracy", "macro_f1")})
+                continue
             if len(each) > 1:  # what each speed alone would score
                 speeds = [f"{factor:g}" for factor in audio.test_speeds]
                 metrics["accuracy_by_speed"] = {
                     speed: scores(p, labels)["accuracy"] for speed, p in zip(speeds, each)
                 }
-            if name == "valid":
-                result["valid"] = {"examples": len(part)}
-                result["valid"].update({k: metrics[k] for k in ("loss", "accuracy", "macro_f1")})
-                continue
             result = {
                 "data": data or stored_data.data,
                 "part": "all rows of --data" if len(parts) == 1 else "test",
