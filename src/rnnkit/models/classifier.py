@@ -174,14 +174,7 @@ class TextClassifier(nn.Module):
         """The pooled vector (B, D*H) and, for attention pooling, the weights (B, T)."""
         lengths = lengths.to(torch.long)
         steps = ids.shape[1]
-        if self.embedding is None:
-            x = self.drop_embedded(ids)  # (B, T, F): audio features
-        else:
-            if self.training and self.config.word_dropout > 0:
-                dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
-                ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
-            x = self.drop_embedded(self.embedding(ids))  # (B, T, E)
-        outputs, state = self.rnn(x, lengths=lengths)  # (B, T, D*H), (L*D, B, H)
+        outputs, state = self.states(ids, lengths)  # (B, T, D*H), (L*D, B, H)
         mask = attention_lib.lengths_to_mask(lengths, steps)  # (B, T), True on real tokens
         pooling = self.config.pooling
         if pooling == "last":
@@ -198,6 +191,18 @@ class TextClassifier(nn.Module):
         query = self.query.expand(ids.shape[0], 1, -1)  # (B, 1, D*H)
         context, weights = self.attention(query, outputs, mask=mask)  # (B, 1, D*H), (B, 1, T)
         return context.squeeze(1), weights.squeeze(1)
+
+    def states(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | tuple]:
+        """The top layer's outputs (B, T, D*H), zero past each row's length, and the final
+        state; word dropout and embedding dropout act here while training."""
+        if self.embedding is None:
+            x = self.drop_embedded(ids)  # (B, T, F): audio features
+        else:
+            if self.training and self.config.word_dropout > 0:
+                dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+                ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
+            x = self.drop_embedded(self.embedding(ids))  # (B, T, E)
+        return self.rnn(x, lengths=lengths.to(torch.long))
 
     def drop_embedded(self, x: Tensor) -> Tensor:
         """``embedding_dropout`` on (B, T, E): one mask per sequence with variational dropout."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -64,6 +64,7 @@ from rnnkit.errors import InputError
 from rnnkit.io import file_sha256, read_json, write_json
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
 from rnnkit.plots import plot_confusion
+from rnnkit.tasks.pretrain import PretrainConfig, check_pretrainable, pretrain
 from rnnkit.tasks.spec import Built, Scored, TaskSpec
 from rnnkit.training.run import check_sources, load_best_weights, load_run, stored, stored_size
 
@@ -410,6 +411,15 @@ def prepare(
     )
 
 
+def pretraining_texts(data: ClassifyData, prepared: Prepared) -> LabeledTexts:
+    """The texts language-model pretraining reads: the training part, or with ``--train-on
+    phrases`` the training sentences the phrases were cut from (the same words, a tenth of
+    the tokens)."""
+    if data.train_on != "phrases":
+        return prepared.train
+    return _read(dataset_files(replace(data, train_on="sentences"))["train"], data)
+
+
 def encode_texts(part: LabeledTexts, tokenizer: Tokenizer, vocab: Vocab) -> list[list[int]]:
     """Token ids of every text; a text with no tokens raises InputError at its line."""
     encoded = []
@@ -599,14 +609,19 @@ class ClassifySpec(TaskSpec):
     description = (
         "Train a (bidirectional) RNN, LSTM or GRU classifier on labelled texts or audio clips."
     )
-    sections = {"data": ClassifyData, "audio": FeatureConfig, "model": ClassifierConfig}
+    sections = {
+        "data": ClassifyData,
+        "audio": FeatureConfig,
+        "model": ClassifierConfig,
+        "pretrain": PretrainConfig,
+    }
     train_defaults = {"epochs": 10.0, "eval_every": 100, "lr": 1e-3}
     unit = "nats"
 
     def from_stored(self, stored, where: str):
         # runs trained before audio input have no audio section
         if isinstance(stored, dict):
-            stored = {"audio": {}, **stored}
+            stored = {"audio": {}, "pretrain": {}, **stored}
         return super().from_stored(stored, where)
 
     def is_dataset(self, value: str) -> bool:
@@ -652,6 +667,22 @@ class ClassifySpec(TaskSpec):
         )
         if vectors is not None:
             model.load_word_vectors(vectors, found)
+        pretraining = config["pretrain"]
+        record = {}
+        if pretraining.pretrain_epochs and not resume:  # a resumed run has its weights
+            check_pretrainable(model)
+            record["pretrained"] = pretrain(
+                model,
+                encode_texts(pretraining_texts(data, prepared), prepared.tokenizer, prepared.vocab),
+                pretraining,
+                data.batch_size,
+                config["train"].seed,
+                config["train"].clip_norm,
+            )
+            note += (
+                f"; pretrained as a language model for {record['pretrained']['steps']:,} steps "
+                f"({record['pretrained']['seconds']:.0f} s)"
+            )
         task = ClassificationTask.from_prepared(
             model, prepared, data.batch_size, config["train"].seed
         )
@@ -680,6 +711,7 @@ class ClassifySpec(TaskSpec):
                 "classes": prepared.classes,
                 "label_names": prepared.label_names,
                 "split": prepared.split is not None,
+                **record,
             },
             save=save,
         )
