@@ -461,7 +461,8 @@ def test_test_speeds_average_the_probabilities_over_copies_at_each_speed(tones, 
         by_hand += torch.softmax(logits[0].detach(), dim=-1) / len(speeds)
     frames = extract(waveform, audio)
     single = torch.softmax(loaded.model(frames[None], torch.tensor([len(frames)]))[0].detach(), -1)
-    assert not torch.allclose(by_hand, single, rtol=0, atol=1e-6)  # the copies change the answer
+    # the copies change the answer (by 7e-3 here), by more than the 1e-4 compared below
+    assert not torch.allclose(by_hand, single, rtol=0, atol=1e-3)
     capsys.readouterr()
     assert main(["classify", str(run), "--all", str(clip)]) == 0
     fields = capsys.readouterr().out.split()

@@ -21,6 +21,10 @@ factors (:func:`rnnkit.data.features.vtlp_warp`); validation, test and predictio
 as they are, or with ``--test-speeds 0.8,0.9,1,1.1,1.2`` a copy of each clip at each speed, their
 class probabilities averaged (test-time augmentation, :func:`predict_views`).
 
+With ``--pretrain-epochs N`` a new text run first trains its embedding and recurrent layer as a
+language model on the training sentences (each direction predicts the word beyond it,
+:mod:`rnnkit.tasks.pretrain`), then learns the labels from there; config.json records it.
+
 Batches are random (an epoch-seeded permutation, so ``batch(epoch, index)`` is a pure function),
 padded (``<pad>`` = 0, or zero frames) and carry each sequence's length; the model's
 variable-length layers and masked pooling make the padding invisible.
