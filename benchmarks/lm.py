@@ -10,6 +10,9 @@
     # 3. training throughput of the recipe, fp32 against bf16, side by side
     python benchmarks/lm.py throughput --config recipes/shakespeare.toml
 
+    # 3b. bf16 training throughput at several batch x seq-len shapes (equal characters per step)
+    python benchmarks/lm.py shapes --hidden 640 --shapes 32x128 64x64
+
     # 4. rnnkit runs against nanoGPT (benchmarks/nanogpt.py) at equal wall-clock: the validation
     #    curves on one plot and the best validation loss reached by 5 and 10 minutes
     python benchmarks/lm.py versus --run runs/shakespeare --nanogpt benchmarks/results/nanogpt.json
@@ -211,7 +214,8 @@ def sampling(args: argparse.Namespace) -> None:
     )
 
 
-def throughput(args: argparse.Namespace) -> None:
+def _recipe_model(config: str, hidden: int | None = None):
+    """The recipe's model (``hidden`` units instead of its own, when given) and the recipe."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     try:
         import tomllib
@@ -219,18 +223,36 @@ def throughput(args: argparse.Namespace) -> None:
         import tomli as tomllib
     from rnnkit.models.lm import CharLM, LMConfig
 
-    torch.set_num_threads(args.threads)
-    recipe = tomllib.loads(Path(args.config).read_text())
+    recipe = tomllib.loads(Path(config).read_text())
     model = CharLM(
         LMConfig(
             cell=recipe.get("cell", "lstm"),
-            hidden_size=recipe["hidden"],
+            hidden_size=hidden or recipe["hidden"],
             num_layers=recipe["layers"],
             dropout=recipe.get("dropout", 0.0),
             embedding_dim=recipe.get("embedding-dim", 0),
         ),
         vocab_size=65,
     )
+    return model, recipe
+
+
+def _train_steps(model, optimizer, x, y, steps: int, bf16: bool) -> float:
+    """Seconds for ``steps`` training steps (forward, backward, Adam) on the batch ``x``/``y``."""
+    started = time.perf_counter()
+    for _ in range(steps):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits, _ = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, 65).float(), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - started
+
+
+def throughput(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    model, recipe = _recipe_model(args.config)
     batch, steps = recipe["batch-size"], recipe["seq-len"]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
@@ -239,16 +261,9 @@ def throughput(args: argparse.Namespace) -> None:
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for repeat in range(args.repeats + 1):
         for precision in times:
-            started = time.perf_counter()
-            for _ in range(args.steps):
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                    logits, _ = model(x)
-                    loss = F.cross_entropy(logits.reshape(-1, 65).float(), y.reshape(-1))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+            seconds = _train_steps(model, optimizer, x, y, args.steps, precision == "bf16")
             if repeat:
-                times[precision].append(time.perf_counter() - started)
+                times[precision].append(seconds)
     rates = {p: args.steps * batch * steps / statistics.median(t) for p, t in times.items()}
     _write(
         "throughput",
@@ -261,6 +276,42 @@ def throughput(args: argparse.Namespace) -> None:
             "repeats": args.repeats,
             "chars_per_s": {k: round(v, 1) for k, v in rates.items()},
             "bf16_over_fp32": round(rates["bf16"] / rates["fp32"], 2),
+            "seconds": times,
+        },
+    )
+
+
+def shapes(args: argparse.Namespace) -> None:
+    """bf16 training throughput of the recipe's model at several batch x seq-len shapes (the
+    same characters per step or not), alternating, median of the repeats."""
+    torch.set_num_threads(args.threads)
+    model, _ = _recipe_model(args.config, args.hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    sizes = [tuple(int(n) for n in shape.split("x")) for shape in args.shapes]
+    times: dict[str, list[float]] = {shape: [] for shape in args.shapes}
+    for repeat in range(args.repeats + 1):
+        for shape, (batch, steps) in zip(args.shapes, sizes, strict=True):
+            x = torch.randint(0, 65, (batch, steps), generator=generator)
+            y = torch.randint(0, 65, (batch, steps), generator=generator)
+            seconds = _train_steps(model, optimizer, x, y, args.steps, bf16=True)
+            if repeat:
+                times[shape].append(seconds)
+    rates = {
+        shape: args.steps * batch * steps / statistics.median(times[shape])
+        for shape, (batch, steps) in zip(args.shapes, sizes, strict=True)
+    }
+    first = args.shapes[0]
+    _write(
+        "shapes",
+        {
+            "config": args.config,
+            "hidden": args.hidden,
+            "machine": _machine(),
+            "steps_per_repeat": args.steps,
+            "repeats": args.repeats,
+            "chars_per_s": {k: round(v, 1) for k, v in rates.items()},
+            f"over_{first}": {k: round(v / rates[first], 2) for k, v in rates.items()},
             "seconds": times,
         },
     )
@@ -282,6 +333,13 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--steps", type=int, default=5)
     t.add_argument("--repeats", type=int, default=5)
     t.add_argument("--threads", type=int, default=2)
+    b = parts.add_parser("shapes")
+    b.add_argument("--config", default="recipes/shakespeare.toml")
+    b.add_argument("--hidden", type=int, default=None, help="units instead of the recipe's")
+    b.add_argument("--shapes", nargs="+", default=["32x128", "64x64"], help="BATCHxSEQ_LEN")
+    b.add_argument("--steps", type=int, default=3)
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--threads", type=int, default=2)
     v = parts.add_parser("versus")
     v.add_argument(
         "--run", nargs="+", default=["runs/shakespeare"], help="rnnkit lm runs or lm_quality.json"
@@ -289,7 +347,13 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--nanogpt", nargs="+", default=["benchmarks/results/nanogpt.json"])
     v.add_argument("--name", default="versus", help="writes lm_NAME.json and lm_NAME.png")
     args = parser.parse_args(argv)
-    parts = {"quality": quality, "sampling": sampling, "throughput": throughput, "versus": versus}
+    parts = {
+        "quality": quality,
+        "sampling": sampling,
+        "throughput": throughput,
+        "shapes": shapes,
+        "versus": versus,
+    }
     parts[args.part](args)
 
 

@@ -35,3 +35,15 @@ def test_throughput_part_compares_fp32_and_bf16(tmp_path, monkeypatch):
     )
     result = json.loads((tmp_path / "results" / "lm_throughput.json").read_text())
     assert set(result["chars_per_s"]) == {"fp32", "bf16"}
+
+
+def test_shapes_part_times_each_shape_and_its_ratio_to_the_first(tmp_path, monkeypatch):
+    config = tmp_path / "tiny.toml"
+    config.write_text("hidden = 8\nlayers = 1\nbatch-size = 2\nseq-len = 4\n")
+    monkeypatch.setattr(lm_benchmark, "RESULTS", tmp_path / "results")
+    argv = ["shapes", "--config", str(config), "--hidden", "6", "--shapes", "2x4", "4x2"]
+    lm_benchmark.main([*argv, "--steps", "1", "--repeats", "2", "--threads", "1"])
+    result = json.loads((tmp_path / "results" / "lm_shapes.json").read_text())
+    assert set(result["chars_per_s"]) == {"2x4", "4x2"} and result["hidden"] == 6
+    assert result["over_2x4"]["2x4"] == 1.0 and len(result["seconds"]["4x2"]) == 2
+    assert all(rate > 0 for rate in result["chars_per_s"].values())
