@@ -149,3 +149,14 @@ def test_pretraining_an_audio_run_is_one_line_exit_2(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "run")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "audio runs have none" in lines[0]
+
+
+def test_a_non_finite_language_model_loss_stops_with_one_clear_error(monkeypatch):
+    from rnnkit.errors import InputError
+
+    def nan_loss(self, outputs, ids, directions):
+        return outputs.sum() * float("nan"), 1
+
+    monkeypatch.setattr(NextWordDecoder, "loss", nan_loss)
+    with pytest.raises(InputError, match="became nan at step 1; lower --pretrain-lr"):
+        pretrain(tiny_model(), [[2, 3, 4]] * 4, PretrainConfig(1.0), 2, 0)
