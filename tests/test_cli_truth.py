@@ -62,6 +62,38 @@ def test_another_seed_gives_other_initial_weights(corpus, tmp_path):
     assert all(not (a[k] == b[k]).all() for k in a if a[k].numel() > 1)
 
 
+def test_pretraining_follows_the_seed_and_a_bare_resume_does_not_repeat_it(tmp_path):
+    """``rnnkit train classify --pretrain-epochs``: the same --seed pretrains to the same losses
+    and weights, another seed does not, and ``--resume --out RUN`` alone (config.json holds the
+    option) continues without pretraining again."""
+    lines = [
+        f"{'pos' if i % 2 else 'neg'}\tthe {'good' if i % 2 else 'bad'} film {i % 5}\n"
+        for i in range(40)
+    ]
+    data = tmp_path / "texts.tsv"
+    data.write_text("".join(lines), encoding="utf-8")
+    options = ["--hidden", "4", "--embedding-dim", "4", "--max-steps", "2", "--no-progress"]
+    options += ["--pretrain-epochs", "2", "--threads", "1"]
+    said = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        said[name] = rnnkit(
+            "train", "classify", "--data", data, *options, "--seed", seed, "--out", tmp_path / name
+        )
+    record = {
+        r: json.loads((tmp_path / r / "config.json").read_text())["pretrained"] for r in "abc"
+    }
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert record["a"]["loss_by_epoch"] == record["b"]["loss_by_epoch"]
+    assert all((a[k] == b[k]).all() for k in a)
+    assert record["a"]["loss_by_epoch"] != record["c"]["loss_by_epoch"]
+    assert "pretraining epoch 2" in said["a"].stderr and "as a language model" in said["a"].stderr
+    done = rnnkit("train", "classify", "--resume", "--out", tmp_path / "a", "--max-steps", "4")
+    assert "pretraining epoch" not in done.stderr and "as a language model" not in done.stderr
+    resumed = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert resumed["pretrained"] == record["a"]
+    assert json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 4
+
+
 # --- resume ----------
 def test_resume_from_out_alone_extends_a_run_bit_for_bit(corpus, tmp_path):
     """--resume --out RUN reads the run's own config.json; a constant-lr run extended from 20 to
