@@ -6,7 +6,9 @@ import torch
 from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches
 from rnnkit.errors import InputError
 from rnnkit.models.lm import CharLM, LMConfig
-from rnnkit.tasks.lm import generate, stream_loss
+import torch.nn.functional as F
+
+from rnnkit.tasks.lm import generate, parallel_stream_loss, stream_loss
 
 
 def _model(**kwargs):
@@ -82,6 +84,41 @@ def test_stream_loss_of_uniform_model_is_log_vocab():
         torch.nn.init.zeros_(p)
     loss = stream_loss(model, torch.randint(0, 11, (300,)), chunk=64)
     assert loss == pytest.approx(torch.log(torch.tensor(11.0)).item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["none", "general"])
+def test_parallel_streams_score_each_part_after_its_warmup(attention):
+    """The definition computed directly: part s is read from a_s - W, and only its own targets
+    a_s .. a_{s+1}-1 count; every target is scored once (the shorter rows' padding is not)."""
+    model = _model(attention=attention, attention_window=3, cell="gru")
+    ids = torch.randint(0, 11, (203,))
+    count, streams, warmup = 202, 4, 20
+    bounds = [round(s * count / streams) for s in range(streams + 1)]
+    total = 0.0
+    for first, end in zip(bounds[:-1], bounds[1:], strict=True):
+        start = max(0, first - warmup)
+        with torch.no_grad():
+            logits, _ = model(ids[start:end].unsqueeze(0))  # (1, T, V)
+        skip = first - start
+        total += float(F.cross_entropy(logits[0, skip:], ids[first + 1 : end + 1], reduction="sum"))
+    got = parallel_stream_loss(model, ids, streams=streams, warmup=warmup, chunk=24)
+    assert got == pytest.approx(total / count, abs=1e-6)
+
+
+def test_parallel_streams_equal_one_stream_once_the_state_has_forgotten():
+    model = _model()
+    ids = torch.randint(0, 11, (1201,), generator=torch.Generator().manual_seed(0))
+    one = stream_loss(model, ids, chunk=64)
+    assert parallel_stream_loss(model, ids, streams=8, warmup=100) == pytest.approx(one, abs=1e-6)
+    # without the warm-up, the parts' cold starts show (1.3e-4 here)
+    cold = parallel_stream_loss(model, ids, streams=8, warmup=0)
+    assert abs(cold - one) > 3e-5
+
+
+def test_parallel_streams_of_a_short_text_fall_back_to_one_stream():
+    model = _model()
+    ids = torch.randint(0, 11, (50,))
+    assert parallel_stream_loss(model, ids, streams=32, warmup=512) == stream_loss(model, ids)
 
 
 def test_generation_yields_the_requested_length_from_the_vocabulary():
