@@ -13,6 +13,9 @@
     # 3b. bf16 training throughput at several batch x seq-len shapes (equal characters per step)
     python benchmarks/lm.py shapes --hidden 640 --shapes 32x128 64x64
 
+    # 3c. validation speed: the held-out stream read as one row against parallel warmed parts
+    python benchmarks/lm.py evalspeed --run runs/shakespeare --streams 32 --warmup 512
+
     # 4. rnnkit runs against nanoGPT (benchmarks/nanogpt.py) at equal wall-clock: the validation
     #    curves on one plot and the best validation loss reached by 5 and 10 minutes
     python benchmarks/lm.py versus --run runs/shakespeare --nanogpt benchmarks/results/nanogpt.json
@@ -317,6 +320,48 @@ def shapes(args: argparse.Namespace) -> None:
     )
 
 
+def evalspeed(args: argparse.Namespace) -> None:
+    """A run's validation loss read as one stream (batch 1, the state carried) and as parallel
+    parts each warmed by the text before it (what training logs), alternating within each
+    repeat: the seconds of each, their ratio and the difference of the two losses."""
+    from rnnkit.tasks.lm import SPEC, parallel_stream_loss, read_parts, stream_loss
+
+    torch.set_num_threads(args.threads)
+    loaded = SPEC.load(args.run)
+    ids = loaded.vocab.encode(read_parts(loaded.data)["valid"], what="valid")
+    candidates = {
+        "one stream": lambda: stream_loss(loaded.model, ids),
+        f"{args.streams} streams": lambda: parallel_stream_loss(
+            loaded.model, ids, streams=args.streams, warmup=args.warmup
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    losses: dict[str, float] = {}
+    for _ in range(args.repeats):
+        for name, score in candidates.items():
+            started = time.perf_counter()
+            losses[name] = score()
+            times[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    one, parallel = candidates
+    _write(
+        "evalspeed",
+        {
+            "run": args.run,
+            "machine": _machine(),
+            "tokens": len(ids) - 1,
+            "streams": args.streams,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "val_loss": losses,
+            "difference": losses[parallel] - losses[one],
+            "median_seconds": {k: round(v, 3) for k, v in medians.items()},
+            "speedup": round(medians[one] / medians[parallel], 2),
+            "seconds": times,
+        },
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parts = parser.add_subparsers(dest="part", required=True)
@@ -340,6 +385,12 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--steps", type=int, default=3)
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--threads", type=int, default=2)
+    e = parts.add_parser("evalspeed")
+    e.add_argument("--run", default="runs/shakespeare")
+    e.add_argument("--streams", type=int, default=32)
+    e.add_argument("--warmup", type=int, default=512)
+    e.add_argument("--repeats", type=int, default=3)
+    e.add_argument("--threads", type=int, default=2)
     v = parts.add_parser("versus")
     v.add_argument(
         "--run", nargs="+", default=["runs/shakespeare"], help="rnnkit lm runs or lm_quality.json"
@@ -352,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         "sampling": sampling,
         "throughput": throughput,
         "shapes": shapes,
+        "evalspeed": evalspeed,
         "versus": versus,
     }
     parts[args.part](args)

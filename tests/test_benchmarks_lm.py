@@ -24,6 +24,12 @@ def test_quality_and_sampling_parts_write_their_results(corpus, tmp_path, monkey
     assert quality["best_val_loss"] == min(r["val_loss"] for r in quality["curve"])
     assert set(sampling["chars_per_s"]) == {"rnnkit", "torch.nn loop"}
     assert all(rate > 0 for rate in sampling["chars_per_s"].values())
+    argv = ["evalspeed", "--run", str(run), "--streams", "4", "--warmup", "8"]
+    lm_benchmark.main([*argv, "--repeats", "2", "--threads", "1"])
+    speed = json.loads((tmp_path / "results" / "lm_evalspeed.json").read_text())
+    assert set(speed["val_loss"]) == {"one stream", "4 streams"}
+    assert len(speed["seconds"]["4 streams"]) == 2 and speed["speedup"] > 0
+    assert abs(speed["difference"]) < 0.5  # a tiny model forgets little in 8 tokens
 
 
 def test_throughput_part_compares_fp32_and_bf16(tmp_path, monkeypatch):

@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnnkit.data.text import CharVocab, StreamBatches, WindowBatches
 from rnnkit.errors import InputError
 from rnnkit.models.lm import CharLM, LMConfig
-import torch.nn.functional as F
-
 from rnnkit.tasks.lm import generate, parallel_stream_loss, stream_loss
 
 
