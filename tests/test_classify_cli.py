@@ -223,3 +223,14 @@ def test_diagnose_a_bidirectional_classifier(trained, tmp_path, capsys):
     other = write_tsv(tmp_path / "other.tsv", rows(60, seed=1))
     assert main(["diagnose", str(trained), "--data", other, "--batches", "1"]) == 0
     assert json.loads((trained / "diagnostics.json").read_text())["data"] == other
+
+
+def test_adversarial_training_runs_and_is_refused_under_torchrun(tmp_path, capsys, monkeypatch):
+    data = write_tsv(tmp_path / "d.tsv", rows(40))
+    assert _train(tmp_path, data, "--adversarial", "1.0", "--max-steps", "3") == 0
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["adversarial"] == 1.0
+    monkeypatch.setattr("rnnkit.tasks.classify.launched", lambda: True)
+    assert main(["train", "classify", "--data", data, "--out", str(tmp_path / "t"), *TINY,
+                 "--adversarial", "1.0"]) == 2  # fmt: skip
+    assert "--adversarial is not supported under torchrun" in error_line(capsys)

@@ -9,7 +9,13 @@ import torch
 from rnnkit.data.tokenize import Tokenizer, Vocab, read_word_vectors
 from rnnkit.errors import InputError
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
-from rnnkit.tasks.classify import ClassificationTask, pad_batch, predict, scores
+from rnnkit.tasks.classify import (
+    ClassificationTask,
+    adversarial_shift,
+    pad_batch,
+    predict,
+    scores,
+)
 
 SENTENCE = [5, 9, 3, 7]
 OTHERS = [[4, 2, 8, 6, 9, 3, 2, 5, 7], [3, 3], [8, 4, 6, 2, 5, 9]]  # longer and shorter
@@ -129,3 +135,59 @@ def test_malformed_word_vector_line_names_file_and_line(tmp_path):
     path.write_text("good 1 2 3\nbad 1 2\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"vectors\.txt:2: expected a word and 3 numbers"):
         read_word_vectors(path, vocab)
+
+
+def _adversarial_task(**options) -> ClassificationTask:
+    model = make(adversarial=0.5, **options).train()
+    sequences = [SENTENCE, *OTHERS]
+    return ClassificationTask(model, (sequences, [0, 1, 2, 1]), ([[[2]]], [0]), 4, 0)
+
+
+def test_adversarial_shift_is_the_normalised_gradient_of_each_text():
+    x = torch.randn(3, 4, 6, requires_grad=True)
+    weights = torch.randn(3, 4, 6)
+    loss = (weights * x).sum() + (x**2).sum()
+    shift = adversarial_shift(loss, x, 0.7)  # (B, T, E)
+    gradient = weights + 2 * x.detach()
+    expected = 0.7 * gradient / gradient.flatten(1).norm(dim=1)[:, None, None]
+    assert torch.allclose(shift, expected, atol=1e-6)
+    assert torch.allclose(shift.flatten(1).norm(dim=1), torch.full((3,), 0.7), atol=1e-6)
+    assert not shift.requires_grad and x.grad is None  # the parameters' gradients are untouched
+
+
+def test_adversarial_training_loss_is_the_clean_loss_plus_the_shifted_one():
+    """L(x) + L(x + r) against a direct computation (no dropout, so both passes are exact); the
+    shifted loss is higher (r follows the gradient), and the padding's shift is zero."""
+    task = _adversarial_task()
+    ids, lengths = pad_batch([SENTENCE, *OTHERS])
+    labels = torch.tensor([0, 1, 2, 1])
+    loss, _, count = task.training_loss((ids, lengths, labels), None)
+    model = task.model
+    x = model.embedding(ids).detach().requires_grad_()
+    clean = torch.nn.functional.cross_entropy(model.classify(x, lengths), labels)
+    (gradient,) = torch.autograd.grad(clean, x)
+    assert torch.all(gradient[3, 6:] == 0)  # the 6-word text's padding
+    r = 0.5 * gradient / gradient.flatten(1).norm(dim=1)[:, None, None]
+    shifted = torch.nn.functional.cross_entropy(model.classify(x + r, lengths), labels)
+    assert count == 4 and float(loss.detach()) == pytest.approx(float(clean + shifted), abs=1e-5)
+    assert float(shifted) > float(clean)
+    loss.backward()  # the gradient reaches the embedding through both passes
+    assert model.embedding.weight.grad is not None
+
+
+def test_adversarial_training_works_with_a_frozen_embedding():
+    task = _adversarial_task(freeze_embeddings=True)
+    ids, lengths = pad_batch([SENTENCE, *OTHERS])
+    loss, _, _ = task.training_loss((ids, lengths, torch.tensor([0, 1, 2, 1])), None)
+    loss.backward()
+    assert task.model.embedding.weight.grad is None and task.model.head.weight.grad is not None
+
+
+def test_without_adversarial_training_the_loss_is_the_plain_cross_entropy():
+    model = make().train()
+    task = ClassificationTask(model, ([SENTENCE], [0]), ([[[2]]], [0]), 1, 0)
+    ids, lengths = pad_batch([SENTENCE, *OTHERS])
+    labels = torch.tensor([0, 1, 2, 1])
+    loss, _, _ = task.training_loss((ids, lengths, labels), None)
+    expected = torch.nn.functional.cross_entropy(model(ids, lengths), labels)
+    assert float(loss) == pytest.approx(float(expected), abs=1e-6)

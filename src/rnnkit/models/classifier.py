@@ -23,7 +23,9 @@ learns what to do with words it has never seen), ``embedding_dropout`` drops emb
 ``dropout`` acts between recurrent layers and on the pooled vector before the head. With
 ``variational_dropout`` the embedding dropout and the dropout between layers draw one mask per
 sequence for every step; ``weight_dropout``, ``zoneout`` and ``--cell lnlstm`` are the recurrent
-layer's (:mod:`rnnkit.regularise`).
+layer's (:mod:`rnnkit.regularise`). ``adversarial`` is adversarial training on the inputs the
+recurrent layer reads (:meth:`TextClassifier.inputs`; the loss is the task's:
+:func:`rnnkit.tasks.classify.adversarial_shift`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,13 @@ class ClassifierConfig:
     embedding_dropout: float = option(0.0, "dropout on the word embeddings", min=0, below=1)
     word_dropout: float = option(
         0.0, "probability of replacing a word by <unk> while training", min=0, below=1
+    )
+    adversarial: float = option(
+        0.0,
+        "adversarial training (Miyato et al. 2017): also learn from each batch with its "
+        "embedded words (or features) moved this far (L2 norm per text) along the loss's "
+        "gradient; 0: off",
+        min=0,
     )
     variational_dropout: bool = variational_dropout_option(
         "for the embeddings and between recurrent layers"
@@ -167,42 +176,57 @@ class TextClassifier(nn.Module):
         self.head = nn.Linear(size, num_classes)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        pooled, _ = self.encode(ids, lengths)
+        return self.classify(self.inputs(ids), lengths)
+
+    def classify(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Logits (B, C) from the recurrent layer's inputs x (B, T, E) (:meth:`inputs`)."""
+        pooled, _ = self.pool(x, lengths)
         return self.head(self.dropout(pooled))  # (B, C)
 
     def encode(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """The pooled vector (B, D*H) and, for attention pooling, the weights (B, T)."""
+        return self.pool(self.inputs(ids), lengths)
+
+    def pool(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """:meth:`encode` from the recurrent layer's inputs x (B, T, E)."""
         lengths = lengths.to(torch.long)
-        steps = ids.shape[1]
-        outputs, state = self.states(ids, lengths)  # (B, T, D*H), (L*D, B, H)
+        batch, steps = x.shape[:2]
+        outputs, state = self.run(x, lengths)  # (B, T, D*H), (L*D, B, H)
         mask = attention_lib.lengths_to_mask(lengths, steps)  # (B, T), True on real tokens
         pooling = self.config.pooling
         if pooling == "last":
             h_n = state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
             directions = 2 if self.config.bidirectional else 1
             top = h_n[-directions:]  # (D, B, H): the top layer's directions
-            return top.transpose(0, 1).reshape(ids.shape[0], -1), None  # (B, D*H)
+            return top.transpose(0, 1).reshape(batch, -1), None  # (B, D*H)
         if pooling == "mean":
             total = (outputs * mask.unsqueeze(-1)).sum(dim=1)  # (B, D*H)
             return total / lengths.unsqueeze(1).to(outputs.dtype), None
         if pooling == "max":
             hidden = outputs.masked_fill(~mask.unsqueeze(-1), float("-inf"))
             return hidden.max(dim=1).values, None  # (B, D*H)
-        query = self.query.expand(ids.shape[0], 1, -1)  # (B, 1, D*H)
+        query = self.query.expand(batch, 1, -1)  # (B, 1, D*H)
         context, weights = self.attention(query, outputs, mask=mask)  # (B, 1, D*H), (B, 1, T)
         return context.squeeze(1), weights.squeeze(1)
 
     def states(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | tuple]:
         """The top layer's outputs (B, T, D*H), zero past each row's length, and the final
         state; word dropout and embedding dropout act here while training."""
+        return self.run(self.inputs(ids), lengths)
+
+    def inputs(self, ids: Tensor) -> Tensor:
+        """What the recurrent layer reads, before embedding dropout: the word vectors (B, T, E),
+        with word dropout while training, or the audio features (B, T, F) as they are."""
         if self.embedding is None:
-            x = self.drop_embedded(ids)  # (B, T, F): audio features
-        else:
-            if self.training and self.config.word_dropout > 0:
-                dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
-                ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
-            x = self.drop_embedded(self.embedding(ids))  # (B, T, E)
-        return self.rnn(x, lengths=lengths.to(torch.long))
+            return ids  # (B, T, F): audio features
+        if self.training and self.config.word_dropout > 0:
+            dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
+            ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
+        return self.embedding(ids)  # (B, T, E)
+
+    def run(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | tuple]:
+        """:meth:`states` from the inputs x (B, T, E): embedding dropout, then the layer."""
+        return self.rnn(self.drop_embedded(x), lengths=lengths.to(torch.long))
 
     def drop_embedded(self, x: Tensor) -> Tensor:
         """``embedding_dropout`` on (B, T, E): one mask per sequence with variational dropout."""

@@ -21,6 +21,10 @@ factors (:func:`rnnkit.data.features.vtlp_warp`); validation, test and predictio
 as they are, or with ``--test-speeds 0.8,0.9,1,1.1,1.2`` a copy of each clip at each speed, their
 class probabilities averaged (test-time augmentation, :func:`predict_views`).
 
+With ``--adversarial EPSILON`` each training batch is learned twice, as it is and with its
+embedded words (or frames) moved by ``EPSILON`` along the gradient of its loss
+(:func:`adversarial_shift`); the training loss logged is the sum of the two.
+
 With ``--pretrain-epochs N`` a new text run first trains its embedding and recurrent layer as a
 language model on the training sentences (each direction predicts the word beyond it,
 :mod:`rnnkit.tasks.pretrain`), then learns the labels from there; config.json records it.
@@ -70,6 +74,7 @@ from rnnkit.models.classifier import ClassifierConfig, TextClassifier
 from rnnkit.plots import plot_confusion
 from rnnkit.tasks.pretrain import PretrainConfig, check_pretrainable, pretrain
 from rnnkit.tasks.spec import Built, Scored, TaskSpec
+from rnnkit.training.distributed import launched
 from rnnkit.training.run import check_sources, load_best_weights, load_run, stored, stored_size
 
 EVAL_BATCH = 256  # texts per forward pass when predicting
@@ -503,14 +508,33 @@ class ClassificationTask:
 
     def training_loss(self, batch, carry) -> tuple[Tensor, None, int]:
         ids, lengths, labels = batch
-        logits = self.model(ids, lengths)  # (B, C)
-        loss = F.cross_entropy(logits.float(), labels)
-        return loss, None, len(labels)
+        epsilon = self.model.config.adversarial
+        if not epsilon:
+            logits = self.model(ids, lengths)  # (B, C)
+            return F.cross_entropy(logits.float(), labels), None, len(labels)
+        x = self.model.inputs(ids)  # (B, T, E): word vectors (word dropout drawn once) or frames
+        if not x.requires_grad:  # audio frames, or a frozen embedding
+            x = x.detach().requires_grad_()
+        loss = F.cross_entropy(self.model.classify(x, lengths).float(), labels)
+        shifted = x + adversarial_shift(loss, x, epsilon)
+        adversarial = F.cross_entropy(self.model.classify(shifted, lengths).float(), labels)
+        return loss + adversarial, None, len(labels)
 
     def evaluate(self) -> dict[str, float]:
         probabilities = predict_views(self.model, self.valid_views).mean(dim=0)  # (N, C)
         metrics = scores(probabilities, self.valid_labels)
         return {k: metrics[k] for k in ("loss", "accuracy", "macro_f1")}
+
+
+def adversarial_shift(loss: Tensor, x: Tensor, epsilon: float) -> Tensor:
+    """The fast-gradient perturbation of adversarial training (Goodfellow et al. 2015; Miyato et
+    al. 2017): ``r = epsilon * g / ||g||_2`` with ``g = dL/dx`` for the inputs x (B, T, E), the
+    norm taken over each text's (T, E) entries (padding has no gradient), held constant (B, T, E).
+    The training loss is then ``L(x) + L(x + r)``: the model also learns from each text moved in
+    the direction that hurts it most, within a ball of radius epsilon."""
+    (gradient,) = torch.autograd.grad(loss, x, retain_graph=True)  # (B, T, E)
+    norms = gradient.flatten(1).norm(dim=1).clamp_min(1e-12)  # (B,)
+    return (epsilon * gradient / norms[:, None, None]).detach()
 
 
 @torch.no_grad()
@@ -663,6 +687,11 @@ class ClassifySpec(TaskSpec):
                     f"; {data.embeddings}: vectors for {int(found.sum()):,} of "
                     f"{len(prepared.vocab) - 2:,} words, the others start random"
                 )
+        if model_config.adversarial and launched():
+            raise InputError(
+                "--adversarial is not supported under torchrun (its two passes per batch would "
+                "reach DistributedDataParallel's gradient averaging twice); train in one process"
+            )
         model = TextClassifier(
             model_config,
             len(prepared.vocab) if prepared.vocab else 0,
