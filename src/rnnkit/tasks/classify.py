@@ -465,6 +465,9 @@ class ClassificationTask:
         augment: Callable[..., Tensor] | None = None,
     ) -> None:
         self.model = model
+        # read here: under torchrun self.model is DistributedDataParallel's wrapper while the
+        # loss is computed (training_through), which has no config (and no adversarial training)
+        self.adversarial = model.config.adversarial
         self.augment = augment  # (frames (B, T, F), lengths (B,), generator=) -> masked frames
         self.train_ids, self.train_labels = train
         self.valid_views, self.valid_labels = valid  # the inputs once per view (predict_views)
@@ -508,7 +511,7 @@ class ClassificationTask:
 
     def training_loss(self, batch, carry) -> tuple[Tensor, None, int]:
         ids, lengths, labels = batch
-        epsilon = self.model.config.adversarial
+        epsilon = self.adversarial
         if not epsilon:
             logits = self.model(ids, lengths)  # (B, C)
             return F.cross_entropy(logits.float(), labels), None, len(labels)
