@@ -230,6 +230,16 @@ def test_adversarial_training_runs_and_is_refused_under_torchrun(tmp_path, capsy
     assert _train(tmp_path, data, "--adversarial", "1.0", "--max-steps", "3") == 0
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["model"]["adversarial"] == 1.0
+    # the option reaches the loss: the logged training loss is L(x) + L(x + r), about twice
+    # the plain run's (the same seed and batches)
+    plain = tmp_path / "plain"
+    argv = ["train", "classify", "--data", data, "--out", str(plain), *TINY, "--max-steps", "3"]
+    assert main(argv) == 0
+    losses = [
+        json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["train_loss"]
+        for run in (tmp_path / "r", plain)
+    ]
+    assert losses[0] > 1.5 * losses[1]
     monkeypatch.setattr("rnnkit.tasks.classify.launched", lambda: True)
     assert main(["train", "classify", "--data", data, "--out", str(tmp_path / "t"), *TINY,
                  "--adversarial", "1.0"]) == 2  # fmt: skip

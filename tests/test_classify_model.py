@@ -140,7 +140,7 @@ def test_malformed_word_vector_line_names_file_and_line(tmp_path):
 def _adversarial_task(**options) -> ClassificationTask:
     model = make(adversarial=0.5, **options).train()
     sequences = [SENTENCE, *OTHERS]
-    return ClassificationTask(model, (sequences, [0, 1, 2, 1]), ([[[2]]], [0]), 4, 0)
+    return ClassificationTask(model, (sequences, [0, 1, 2, 1]), ([[[2]]], [0]), 4, 0, None, 0.5)
 
 
 def test_adversarial_shift_is_the_normalised_gradient_of_each_text():

@@ -463,11 +463,12 @@ class ClassificationTask:
         batch_size: int = 32,
         seed: int = 0,
         augment: Callable[..., Tensor] | None = None,
+        adversarial: float = 0.0,
     ) -> None:
         self.model = model
-        # read here: under torchrun self.model is DistributedDataParallel's wrapper while the
-        # loss is computed (training_through), which has no config (and no adversarial training)
-        self.adversarial = model.config.adversarial
+        # epsilon of adversarial training (0: off); a task's own value, because under torchrun
+        # self.model is DistributedDataParallel's wrapper while the loss is computed
+        self.adversarial = adversarial
         self.augment = augment  # (frames (B, T, F), lengths (B,), generator=) -> masked frames
         self.train_ids, self.train_labels = train
         self.valid_views, self.valid_labels = valid  # the inputs once per view (predict_views)
@@ -477,7 +478,12 @@ class ClassificationTask:
 
     @classmethod
     def from_prepared(
-        cls, model: TextClassifier, prepared: Prepared, batch_size: int = 32, seed: int = 0
+        cls,
+        model: TextClassifier,
+        prepared: Prepared,
+        batch_size: int = 32,
+        seed: int = 0,
+        adversarial: float = 0.0,
     ) -> ClassificationTask:
         audio = prepared.audio
         augment = None
@@ -498,6 +504,7 @@ class ClassificationTask:
             batch_size,
             seed,
             augment,
+            adversarial,
         )
 
     def batch(self, epoch: int, index: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -720,7 +727,7 @@ class ClassifySpec(TaskSpec):
                 f"({record['pretrained']['seconds']:.0f} s)"
             )
         task = ClassificationTask.from_prepared(
-            model, prepared, data.batch_size, config["train"].seed
+            model, prepared, data.batch_size, config["train"].seed, model_config.adversarial
         )
 
         def save(out: Path) -> None:
