@@ -168,7 +168,8 @@ def test_adversarial_training_loss_is_the_clean_loss_plus_the_shifted_one():
     (gradient,) = torch.autograd.grad(clean, x)
     assert torch.all(gradient[3, 6:] == 0)  # the 6-word text's padding
     r = 0.5 * gradient / gradient.flatten(1).norm(dim=1)[:, None, None]
-    shifted = torch.nn.functional.cross_entropy(model.classify(x + r, lengths), labels)
+    shifted = torch.nn.functional.cross_entropy(model.classify(x + r, lengths), labels).detach()
+    clean = clean.detach()
     assert count == 4 and float(loss.detach()) == pytest.approx(float(clean + shifted), abs=1e-5)
     assert float(shifted) > float(clean)
     loss.backward()  # the gradient reaches the embedding through both passes
