@@ -94,6 +94,38 @@ def test_pretraining_follows_the_seed_and_a_bare_resume_does_not_repeat_it(tmp_p
     assert json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 4
 
 
+RUNS = ("whole", "parts")
+
+
+def test_adversarial_training_follows_a_bare_resume(tmp_path):
+    """``rnnkit train classify --adversarial``: ``--resume --out RUN`` alone (config.json holds
+    the option) goes on training adversarially, ending where an unbroken run ends."""
+    lines = [
+        f"{'pos' if i % 2 else 'neg'}\tthe {'good' if i % 2 else 'bad'} film {i % 5}\n"
+        for i in range(40)
+    ]
+    data = tmp_path / "texts.tsv"
+    data.write_text("".join(lines), encoding="utf-8")
+    plain = ["--hidden", "4", "--embedding-dim", "4", "--no-progress", "--threads", "1"]
+    plain += ["--schedule", "constant", "--eval-every", "2"]
+    options = [*plain, "--adversarial", "1.0"]
+    for name, steps in zip(RUNS, (4, 2), strict=True):
+        out = tmp_path / name
+        rnnkit("train", "classify", "--data", data, *options, "--max-steps", steps, "--out", out)
+    rnnkit("train", "classify", "--resume", "--out", tmp_path / "parts", "--max-steps", "4")
+    config = json.loads((tmp_path / "parts" / "config.json").read_text())
+    assert config["model"]["adversarial"] == 1.0
+    # the same run without the option ends elsewhere
+    rnnkit(
+        "train", "classify", "--data", data, *plain, "--max-steps", 4, "--out", tmp_path / "plain"
+    )
+    whole, parts, other = (
+        load_file(str(tmp_path / run / "last.safetensors")) for run in (*RUNS, "plain")
+    )
+    assert all((whole[k] == parts[k]).all() for k in whole)
+    assert not all((whole[k] == other[k]).all() for k in whole)
+
+
 # --- resume ----------
 def test_resume_from_out_alone_extends_a_run_bit_for_bit(corpus, tmp_path):
     """--resume --out RUN reads the run's own config.json; a constant-lr run extended from 20 to
