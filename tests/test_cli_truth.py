@@ -37,6 +37,17 @@ def weights(run: Path) -> dict:
     return load_file(str(run / "model.safetensors"))
 
 
+def labelled_texts(folder: Path) -> Path:
+    """A 40-line TSV of two classes for a small classifier run."""
+    lines = [
+        f"{'pos' if i % 2 else 'neg'}\tthe {'good' if i % 2 else 'bad'} film {i % 5}\n"
+        for i in range(40)
+    ]
+    data = folder / "texts.tsv"
+    data.write_text("".join(lines), encoding="utf-8")
+    return data
+
+
 def lm_train(corpus, out, *extra):
     return rnnkit("train", "lm", "--data", corpus, *TINY_LM, "--threads", "1", "--out", out, *extra)
 
@@ -66,12 +77,7 @@ def test_pretraining_follows_the_seed_and_a_bare_resume_does_not_repeat_it(tmp_p
     """``rnnkit train classify --pretrain-epochs``: the same --seed pretrains to the same losses
     and weights, another seed does not, and ``--resume --out RUN`` alone (config.json holds the
     option) continues without pretraining again."""
-    lines = [
-        f"{'pos' if i % 2 else 'neg'}\tthe {'good' if i % 2 else 'bad'} film {i % 5}\n"
-        for i in range(40)
-    ]
-    data = tmp_path / "texts.tsv"
-    data.write_text("".join(lines), encoding="utf-8")
+    data = labelled_texts(tmp_path)
     options = ["--hidden", "4", "--embedding-dim", "4", "--max-steps", "2", "--no-progress"]
     options += ["--pretrain-epochs", "2", "--threads", "1"]
     said = {}
@@ -100,12 +106,7 @@ RUNS = ("whole", "parts")
 def test_adversarial_training_follows_a_bare_resume(tmp_path):
     """``rnnkit train classify --adversarial``: ``--resume --out RUN`` alone (config.json holds
     the option) goes on training adversarially, ending where an unbroken run ends."""
-    lines = [
-        f"{'pos' if i % 2 else 'neg'}\tthe {'good' if i % 2 else 'bad'} film {i % 5}\n"
-        for i in range(40)
-    ]
-    data = tmp_path / "texts.tsv"
-    data.write_text("".join(lines), encoding="utf-8")
+    data = labelled_texts(tmp_path)
     plain = ["--hidden", "4", "--embedding-dim", "4", "--no-progress", "--threads", "1"]
     plain += ["--schedule", "constant", "--eval-every", "2"]
     options = [*plain, "--adversarial", "1.0"]
