@@ -144,15 +144,14 @@ def _adversarial_task(**options) -> ClassificationTask:
 
 
 def test_adversarial_shift_is_the_normalised_gradient_of_each_text():
-    x = torch.randn(3, 4, 6, requires_grad=True)
-    weights = torch.randn(3, 4, 6)
-    loss = (weights * x).sum() + (x**2).sum()
-    shift = adversarial_shift(loss, x, 0.7)  # (B, T, E)
-    gradient = weights + 2 * x.detach()
-    expected = 0.7 * gradient / gradient.flatten(1).norm(dim=1)[:, None, None]
-    assert torch.allclose(shift, expected, atol=1e-6)
+    gradient = torch.randn(3, 4, 6)
+    gradient[1, 2:] = 0  # a shorter text's padding
+    shift = adversarial_shift(gradient, 0.7)  # (B, T, E)
+    for row in range(3):
+        expected = 0.7 * gradient[row] / gradient[row].flatten().norm()
+        assert torch.allclose(shift[row], expected, atol=1e-6)
     assert torch.allclose(shift.flatten(1).norm(dim=1), torch.full((3,), 0.7), atol=1e-6)
-    assert not shift.requires_grad and x.grad is None  # the parameters' gradients are untouched
+    assert torch.all(shift[1, 2:] == 0)
 
 
 def test_adversarial_training_loss_is_the_clean_loss_plus_the_shifted_one():
@@ -174,6 +173,32 @@ def test_adversarial_training_loss_is_the_clean_loss_plus_the_shifted_one():
     assert float(shifted) > float(clean)
     loss.backward()  # the gradient reaches the embedding through both passes
     assert model.embedding.weight.grad is not None
+
+
+@pytest.mark.parametrize("pooling", ["max", "attention"])
+def test_adversarial_training_gradient_is_that_of_both_losses(pooling):
+    """The task hands the clean pass's gradients on through a surrogate (one backward pass
+    fewer); every parameter's gradient, the sparse embedding's too, must equal that of a direct
+    ``L(x) + L(x + r)`` backward."""
+    task = _adversarial_task(sparse_embedding=True, pooling=pooling, bidirectional=True)
+    model = task.model
+    ids, lengths = pad_batch([SENTENCE, *OTHERS])
+    labels = torch.tensor([0, 1, 2, 1])
+    loss, _, _ = task.training_loss((ids, lengths, labels), None)
+    loss.backward()
+    got = {name: w.grad.to_dense().clone() for name, w in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    x = model.embedding(ids)
+    clean = torch.nn.functional.cross_entropy(model.classify(x, lengths), labels)
+    (gradient,) = torch.autograd.grad(clean, x, retain_graph=True)
+    shifted = x + adversarial_shift(gradient, 0.5)
+    direct = clean + torch.nn.functional.cross_entropy(model.classify(shifted, lengths), labels)
+    direct.backward()
+    assert float(loss.detach()) == pytest.approx(float(direct.detach()), abs=1e-6)
+    assert len(got) > 3 and set(got) == {name for name, _ in model.named_parameters()}
+    for name, w in model.named_parameters():
+        assert torch.allclose(got[name], w.grad.to_dense(), atol=1e-6), name
+    assert got["head.weight"].abs().sum() > 0 and got["embedding.weight"].abs().sum() > 0
 
 
 def test_adversarial_training_works_with_a_frozen_embedding():

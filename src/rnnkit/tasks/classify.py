@@ -522,13 +522,26 @@ class ClassificationTask:
         if not epsilon:
             logits = self.model(ids, lengths)  # (B, C)
             return F.cross_entropy(logits.float(), labels), None, len(labels)
-        x = self.model.inputs(ids)  # (B, T, E): word vectors (word dropout drawn once) or frames
+        model = self.model
+        x = model.inputs(ids)  # (B, T, E): word vectors (word dropout drawn once) or frames
         if not x.requires_grad:  # audio frames, or a frozen embedding
             x = x.detach().requires_grad_()
-        loss = F.cross_entropy(self.model.classify(x, lengths).float(), labels)
-        shifted = x + adversarial_shift(loss, x, epsilon)
-        adversarial = F.cross_entropy(self.model.classify(shifted, lengths).float(), labels)
-        return loss + adversarial, None, len(labels)
+        loss = F.cross_entropy(model.classify(x, lengths).float(), labels)
+        # one backward pass of L(x) gives dL/dx for the shift and the gradients of the weights
+        # after x (those before it, the embedding's, get theirs through x); handing them on in
+        # `carried`, whose gradient they are, leaves the trainer one backward pass, through
+        # L(x + r): two a step, not three
+        before = set() if model.embedding is None else {id(w) for w in model.embedding.parameters()}
+        weights = [w for w in model.parameters() if w.requires_grad and id(w) not in before]
+        gradient, *grads = torch.autograd.grad(loss, [x, *weights], allow_unused=True)
+        shifted = x + adversarial_shift(gradient, epsilon)
+        adversarial = F.cross_entropy(model.classify(shifted, lengths).float(), labels)
+        carried = (x * gradient).sum()
+        for weight, grad in zip(weights, grads):
+            if grad is not None:
+                carried = carried + (weight * grad).sum()
+        # the value L(x) + L(x + r); its gradient dL + dL(x + r)
+        return loss.detach() + adversarial + (carried - carried.detach()), None, len(labels)
 
     def evaluate(self) -> dict[str, float]:
         probabilities = predict_views(self.model, self.valid_views).mean(dim=0)  # (N, C)
@@ -536,13 +549,12 @@ class ClassificationTask:
         return {k: metrics[k] for k in ("loss", "accuracy", "macro_f1")}
 
 
-def adversarial_shift(loss: Tensor, x: Tensor, epsilon: float) -> Tensor:
+def adversarial_shift(gradient: Tensor, epsilon: float) -> Tensor:
     """The fast-gradient perturbation of adversarial training (Goodfellow et al. 2015; Miyato et
-    al. 2017): ``r = epsilon * g / ||g||_2`` with ``g = dL/dx`` for the inputs x (B, T, E), the
+    al. 2017): ``r = epsilon * g / ||g||_2`` from ``g = dL/dx`` (B, T, E) for the inputs x, the
     norm taken over each text's (T, E) entries (padding has no gradient), held constant (B, T, E).
     The training loss is then ``L(x) + L(x + r)``: the model also learns from each text moved in
     the direction that hurts it most, within a ball of radius epsilon."""
-    (gradient,) = torch.autograd.grad(loss, x, retain_graph=True)  # (B, T, E)
     norms = gradient.flatten(1).norm(dim=1).clamp_min(1e-12)  # (B,)
     return (epsilon * gradient / norms[:, None, None]).detach()
 
