@@ -11,9 +11,15 @@
     # rewrite benchmarks/results/classify.md from benchmarks/results/classify.json
     python benchmarks/classify.py report
 
+    # the cost of a training step with --adversarial, side by side with a plain step and with
+    # the textbook three-pass form, on the recipe's model and batches
+    # (benchmarks/results/classify_advspeed.json)
+    python benchmarks/classify.py advspeed --config recipes/sst2.toml
+
 Every run goes through the command line (``rnnkit train classify`` then ``rnnkit evaluate``) with
-one torch thread, into ``runs/bench-classify/NAME-sSEED``; a run whose ``eval.json`` exists is not
-trained again, so an interrupted benchmark continues where it stopped. Training time is the
+one torch thread (``targets --threads N``: N), into ``runs/bench-classify/NAME-sSEED``; a run whose
+``eval.json`` exists and whose config.json holds the same options is not trained again, so an
+interrupted benchmark continues where it stopped. Training time is the
 trainer's wall-clock (evaluations included); inference speed is sentences per second classifying
 the whole test set in batches of 256 (after one warm-up pass).
 """
@@ -65,10 +71,9 @@ COMPARE_LABELS = {
 def machine() -> dict:
     return {
         "torch": torch.__version__,
-        "threads": 1,
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
-        "note": "1 torch thread on a 2-core machine shared with other training jobs",
+        "note": "a 2-core machine shared with other jobs; each run records its torch threads",
     }
 
 
@@ -101,23 +106,39 @@ def inference_speed(run: Path, repeats: int = 2) -> float:
     return repeats * len(ids) / (time.perf_counter() - started)
 
 
-def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
-    """Train one run through the API (unless already done), evaluate it and collect its numbers;
-    the record holds the equivalent ``rnnkit train`` command."""
+def trained_with(run: Path, options: dict) -> bool:
+    """Whether the run's config.json holds the options' every section as they resolve now (a
+    changed recipe, or another thread count, means the run must be trained again)."""
+    from dataclasses import asdict
+
+    from rnnkit import tasks
+
+    stored = json.loads((run / "config.json").read_text())
+    sections = tasks.get("classify").resolve(options)
+    return all(
+        stored.get(name) == json.loads(json.dumps(asdict(section)))
+        for name, section in sections.items()
+    )
+
+
+def train_and_evaluate(name: str, seed: int, arguments: list[str], threads: int = 1) -> dict:
+    """Train one run through the API (unless done with the same options), evaluate it and collect
+    its numbers; the record holds the equivalent ``rnnkit train`` command."""
     import rnnkit
     from rnnkit.api import parse_options
 
     run = RUNS / f"{name}-s{seed}"
     command = ["train", "classify", *arguments, "--seed", str(seed), "--out", str(run)]
-    command += ["--threads", "1", "--no-progress", "--no-tensorboard"]
-    if not (run / "eval.json").is_file():
-        if (run / "config.json").is_file():  # an interrupted run: start it again from scratch
+    command += ["--threads", str(threads), "--no-progress", "--no-tensorboard"]
+    options = parse_options("classify", [a for a in command[2:] if a not in ("--out", str(run))])
+    done = (run / "eval.json").is_file() and trained_with(run, options)
+    if not done:
+        if (run / "config.json").is_file():  # interrupted, or other options: train it again
             import shutil
 
             shutil.rmtree(run)
         print(f"== rnnkit {' '.join(command)}", file=sys.stderr, flush=True)
-        options = [a for a in command[2:] if a not in ("--out", str(run))]
-        rnnkit.train("classify", parse_options("classify", options), run)
+        rnnkit.train("classify", options, run)
         rnnkit.evaluate(run)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     best = min(history, key=lambda r: r["val_loss"])
@@ -135,6 +156,7 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
         "best_step": best["step"],
         "steps": history[-1]["step"],
         "train_seconds": history[-1]["elapsed_s"],
+        "threads": threads,
         "parameters": parameters,
         "inference_sentences_per_s": round(inference_speed(run), 1),
         "model": model,
@@ -144,14 +166,15 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str]) -> dict:
 
 
 def targets(args: argparse.Namespace) -> None:
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     results = load_results()
     results["machine"] = machine()
     for name in args.datasets:
         recipe = TARGETS[name]["recipe"]
         runs = []
         for seed in args.seeds:
-            runs.append(train_and_evaluate(name, seed, ["--config", str(ROOT / recipe)]))
+            arguments = ["--config", str(ROOT / recipe)]
+            runs.append(train_and_evaluate(name, seed, arguments, args.threads))
             results.setdefault("targets", {})[name] = {"recipe": recipe, "runs": runs}
             save_results(results)
     report()
@@ -205,10 +228,11 @@ def report(args: argparse.Namespace | None = None) -> None:
     lines = ["## Text classification (SST-2, SMS spam)", ""]
     lines.append(
         f"Measured {time.strftime('%Y-%m-%d')}, torch {results.get('machine', {}).get('torch')}, "
-        "CPU, 1 torch thread on a 2-core machine shared with other training jobs (wall-clock "
-        "times are therefore noisy and pessimistic). Test accuracy is that of the checkpoint "
-        "with the lowest dev cross-entropy. Regenerate with the commands below; "
-        "`python benchmarks/classify.py report` rewrites this section from `classify.json`."
+        "CPU, a 2-core machine shared with other training jobs (wall-clock times are therefore "
+        "noisy and pessimistic); each command shows its torch threads (`--threads`). Test "
+        "accuracy is that of the checkpoint with the lowest dev cross-entropy. Regenerate with "
+        "the commands below; `python benchmarks/classify.py report` rewrites this section "
+        "from `classify.json`."
     )
     lines.append("")
     target_runs = results.get("targets", {})
@@ -260,14 +284,15 @@ def _verdicts(target_runs: dict) -> list[str]:
         runs = target_runs[name]["runs"]
         accuracy = statistics.mean(r["test_accuracy"] for r in runs)
         minutes = max(r["train_seconds"] for r in runs) / 60
+        threads = max(r.get("threads", 1) for r in runs)
         goal = TARGETS[name]["accuracy"]
         met = "met" if accuracy >= goal else f"not met: {100 * (goal - accuracy):.2f} points short"
         each = ", ".join(f"{100 * r['test_accuracy']:.2f}" for r in runs)
         lines.append(
             f"- {label} (`{TARGETS[name]['recipe']}`): mean test accuracy {100 * accuracy:.2f}% "
             f"over {len(runs)} seeds ({each}) against the {100 * goal:.1f}% target ({met}); "
-            f"longest training {minutes:.1f} min (target < {TARGETS[name]['minutes']} min per "
-            "seed)."
+            f"longest training {minutes:.1f} min on {threads} thread{'s' * (threads > 1)} "
+            f"(target < {TARGETS[name]['minutes']} min per seed)."
         )
     if "sms_spam" in target_runs:
         runs = target_runs["sms_spam"]["runs"]
@@ -285,12 +310,85 @@ def _verdicts(target_runs: dict) -> list[str]:
     return [*lines, ""]
 
 
+def textbook_adversarial_loss(task, batch) -> torch.Tensor:
+    """``L(x) + L(x + r)`` as it is usually written: ``dL/dx`` by a backward pass that keeps the
+    graph, then the caller's backward pass through both losses (three backward passes a step;
+    the task hands the first pass's weight gradients on instead, two)."""
+    import torch.nn.functional as F
+
+    from rnnkit.tasks.classify import adversarial_shift
+
+    ids, lengths, labels = batch
+    x = task.model.inputs(ids)  # (B, T, E)
+    loss = F.cross_entropy(task.model.classify(x, lengths).float(), labels)
+    (gradient,) = torch.autograd.grad(loss, x, retain_graph=True)
+    shifted = x + adversarial_shift(gradient, task.adversarial)
+    return loss + F.cross_entropy(task.model.classify(shifted, lengths).float(), labels)
+
+
+def advspeed(args: argparse.Namespace) -> None:
+    """Milliseconds per training step (forward and backward passes, no optimiser step) of the
+    recipe's model on its first batches: plain, adversarial as rnnkit computes it, and the
+    textbook form; the candidates alternate, each timed ``--repeats`` times, medians kept."""
+    import tempfile
+
+    from rnnkit import tasks
+    from rnnkit.api import parse_options
+
+    torch.set_num_threads(args.threads)
+    spec = tasks.get("classify")
+    sections = spec.resolve(parse_options("classify", ["--config", args.config, *args.extra]))
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as run:
+        task = spec.build(sections, Path(run), False).task
+    epsilon = task.adversarial or 0.3
+    task.model.train()
+    batches = [task.batch(0, i % task.steps_per_epoch) for i in range(args.steps)]
+
+    def step(batch):  # the task's own loss, plain or adversarial as task.adversarial says
+        return task.training_loss(batch, None)[0]
+
+    candidates = {
+        "plain": (0.0, step),
+        "adversarial": (epsilon, step),
+        "adversarial_textbook": (epsilon, lambda batch: textbook_adversarial_loss(task, batch)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(args.repeats):
+        for name, (eps, loss_of) in candidates.items():
+            task.adversarial = eps
+            started = time.perf_counter()
+            for batch in batches:
+                task.model.zero_grad(set_to_none=True)
+                loss_of(batch).backward()
+            times[name].append(1000 * (time.perf_counter() - started) / len(batches))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    result = {
+        "command": "python benchmarks/classify.py advspeed "
+        + " ".join(["--config", relative(args.config), *args.extra]),
+        "machine": {**machine(), "threads": args.threads},
+        "epsilon": epsilon,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "ms_per_step": {name: round(m, 2) for name, m in medians.items()},
+        "times_plain": {name: round(m / medians["plain"], 2) for name, m in medians.items()},
+        "textbook_over_rnnkit": round(medians["adversarial_textbook"] / medians["adversarial"], 2),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else RESULTS / "classify_advspeed.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_targets = commands.add_parser("targets", help="train the recipes and evaluate them")
     run_targets.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     run_targets.add_argument("--datasets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    run_targets.add_argument(
+        "--threads", type=int, default=1, help="torch threads per run (2: one run on both cores)"
+    )
     run_targets.set_defaults(handler=targets)
     run_compare = commands.add_parser("compare", help="the seed's comparisons on SST-2")
     run_compare.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -299,6 +397,14 @@ def main() -> None:
     run_compare.add_argument("extra", nargs="*", help="more options for every run (after --)")
     run_compare.set_defaults(handler=compare)
     commands.add_parser("report", help="rewrite classify.md").set_defaults(handler=report)
+    run_speed = commands.add_parser("advspeed", help="the cost of an adversarial training step")
+    run_speed.add_argument("--config", default="recipes/sst2.toml")
+    run_speed.add_argument("--steps", type=int, default=20, help="batches timed per repeat")
+    run_speed.add_argument("--repeats", type=int, default=5)
+    run_speed.add_argument("--threads", type=int, default=1)
+    run_speed.add_argument("--out", help="default: benchmarks/results/classify_advspeed.json")
+    run_speed.add_argument("extra", nargs="*", help="more options for the model (after --)")
+    run_speed.set_defaults(handler=advspeed)
     args = parser.parse_args()
     args.handler(args)
 

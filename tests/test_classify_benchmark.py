@@ -19,11 +19,34 @@ def test_tiny_comparison_run_is_recorded_and_reported(tmp_path, monkeypatch):
     assert 0.0 <= record["test_accuracy"] <= 1.0
     assert record["parameters"] > 0 and record["inference_sentences_per_s"] > 0
     assert record["command"].startswith("rnnkit train classify --data")
-    again = bench.train_and_evaluate("tiny", 0, tiny)  # eval.json exists: not trained again
-    assert again["train_seconds"] == record["train_seconds"]
+    again = bench.train_and_evaluate("tiny", 0, [*tiny, "--eval-every", "1"])
+    assert again["train_seconds"] == record["train_seconds"]  # done with these options: kept
+    other = bench.train_and_evaluate("tiny", 0, tiny)  # another recipe: trained again
+    assert other["command"] != record["command"]
+    assert json.loads((tmp_path / "runs" / "tiny-s0" / "config.json").read_text())["train"][
+        "eval_every"
+    ] != 1
 
     bench.save_results({"compare": {"budget": "--epochs 1", "configs": {"tiny": [record]}}})
     bench.report()
     table = (tmp_path / "results" / "classify.md").read_text()
     assert "| tiny |" in table and "--epochs 1" in table
     assert json.loads((tmp_path / "results" / "classify.json").read_text())["compare"]
+
+
+def test_adversarial_step_timing_writes_all_three_candidates(tmp_path, monkeypatch):
+    bench = load_benchmark("classify")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"{i % 2}\t{'good' if i % 2 else 'bad'} film {i}\n" for i in range(40)))
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(f'data = "{data}"\nhidden = 4\nembedding-dim = 4\nadversarial = 0.5\n')
+    monkeypatch.setattr(
+        "sys.argv",
+        ["classify.py", "advspeed", "--config", str(recipe), "--steps", "2", "--repeats", "1"],
+    )
+    bench.main()
+    result = json.loads((tmp_path / "results" / "classify_advspeed.json").read_text())
+    assert set(result["ms_per_step"]) == {"plain", "adversarial", "adversarial_textbook"}
+    assert all(ms > 0 for ms in result["ms_per_step"].values()) and result["epsilon"] == 0.5
+    assert result["command"].endswith(f"--config {recipe}")
