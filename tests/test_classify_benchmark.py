@@ -23,9 +23,8 @@ def test_tiny_comparison_run_is_recorded_and_reported(tmp_path, monkeypatch):
     assert again["train_seconds"] == record["train_seconds"]  # done with these options: kept
     other = bench.train_and_evaluate("tiny", 0, tiny)  # another recipe: trained again
     assert other["command"] != record["command"]
-    assert json.loads((tmp_path / "runs" / "tiny-s0" / "config.json").read_text())["train"][
-        "eval_every"
-    ] != 1
+    stored = json.loads((tmp_path / "runs" / "tiny-s0" / "config.json").read_text())
+    assert stored["train"]["eval_every"] != 1
 
     bench.save_results({"compare": {"budget": "--epochs 1", "configs": {"tiny": [record]}}})
     bench.report()
