@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runs import relative  # noqa: E402
+from runs import relative, trained_with  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -106,21 +106,6 @@ def inference_speed(run: Path, repeats: int = 2) -> float:
     return repeats * len(ids) / (time.perf_counter() - started)
 
 
-def trained_with(run: Path, options: dict) -> bool:
-    """Whether the run's config.json holds the options' every section as they resolve now (a
-    changed recipe, or another thread count, means the run must be trained again)."""
-    from dataclasses import asdict
-
-    from rnnkit import tasks
-
-    stored = json.loads((run / "config.json").read_text())
-    sections = tasks.get("classify").resolve(options)
-    return all(
-        stored.get(name) == json.loads(json.dumps(asdict(section)))
-        for name, section in sections.items()
-    )
-
-
 def train_and_evaluate(name: str, seed: int, arguments: list[str], threads: int = 1) -> dict:
     """Train one run through the API (unless done with the same options), evaluate it and collect
     its numbers; the record holds the equivalent ``rnnkit train`` command."""
@@ -131,7 +116,7 @@ def train_and_evaluate(name: str, seed: int, arguments: list[str], threads: int 
     command = ["train", "classify", *arguments, "--seed", str(seed), "--out", str(run)]
     command += ["--threads", str(threads), "--no-progress", "--no-tensorboard"]
     options = parse_options("classify", [a for a in command[2:] if a not in ("--out", str(run))])
-    done = (run / "eval.json").is_file() and trained_with(run, options)
+    done = (run / "eval.json").is_file() and trained_with("classify", run, options)
     if not done:
         if (run / "config.json").is_file():  # interrupted, or other options: train it again
             import shutil

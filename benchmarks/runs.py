@@ -30,6 +30,17 @@ def relative(text: str | Path) -> str:
     return str(text).replace(str(ROOT) + "/", "")
 
 
+def trained_with(task: str, run: Path, options: dict) -> bool:
+    """Whether RUN's config.json, read as rnnkit reads a run to resume it, holds ``options`` as
+    they resolve now (a changed recipe or thread count means the run is not the one asked for)."""
+    from rnnkit import tasks
+    from rnnkit.training.run import load_run
+
+    spec = tasks.get(task)
+    stored = spec.from_stored(load_run(run, task), str(run / "config.json"))
+    return stored == spec.resolve(options)
+
+
 def train_and_evaluate(task: str, run: Path, arguments: list[str], threads: int = 1) -> dict:
     """Train ``rnnkit train TASK ARGUMENTS --out RUN`` unless RUN/eval.json exists (resuming a
     run that has a config.json but no eval.json), evaluate it, and return what every report
