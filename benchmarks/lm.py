@@ -13,6 +13,12 @@
     # 3b. bf16 training throughput at several batch x seq-len shapes (equal characters per step)
     python benchmarks/lm.py shapes --hidden 640 --shapes 32x128 64x64
 
+    # 3b'. the optimizer's update: AdamW's loop over parameters, foreach and fused kernels
+    python benchmarks/lm.py optimizer --config recipes/shakespeare-640.toml
+
+    # 3b''. dropout masks: torch's one random number per element against rnnkit's 16-bit masks
+    python benchmarks/lm.py dropout --config recipes/shakespeare-640.toml
+
     # 3c. validation speed: the held-out stream read as one row against parallel warmed parts
     python benchmarks/lm.py evalspeed --run runs/shakespeare --streams 32 --warmup 512
 
@@ -320,6 +326,114 @@ def shapes(args: argparse.Namespace) -> None:
     )
 
 
+OPTIMIZER_KINDS = {  # torch.optim.AdamW's three implementations of the same update
+    "loop": {"foreach": False, "fused": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},  # what rnnkit's build_optimizers picks on the CPU
+}
+
+
+def optimizer(args: argparse.Namespace) -> None:
+    """The recipe's AdamW update alone (milliseconds a step) and whole bf16 training steps
+    (characters/s) with each implementation, alternating, median of the repeats."""
+    torch.set_num_threads(args.threads)
+    model, recipe = _recipe_model(args.config)
+    batch, steps = recipe["batch-size"], recipe["seq-len"]
+    decay = recipe.get("weight-decay", 0.0)
+    optimizers = {
+        kind: torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=decay, **options)
+        for kind, options in OPTIMIZER_KINDS.items()
+    }
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 65, (batch, steps), generator=generator)
+    y = torch.randint(0, 65, (batch, steps), generator=generator)
+    update: dict[str, list[float]] = {kind: [] for kind in optimizers}
+    training: dict[str, list[float]] = {kind: [] for kind in optimizers}
+    for repeat in range(args.repeats + 1):
+        for kind, adamw in optimizers.items():
+            for p in model.parameters():
+                p.grad = torch.randn(p.shape, generator=generator)
+            started = time.perf_counter()
+            for _ in range(args.updates):
+                adamw.step()
+            seconds = (time.perf_counter() - started) / args.updates
+            trained = _train_steps(model, adamw, x, y, args.steps, bf16=True)
+            if repeat:
+                update[kind].append(seconds)
+                training[kind].append(trained)
+    rates = {k: args.steps * batch * steps / statistics.median(t) for k, t in training.items()}
+    _write(
+        "optimizer",
+        {
+            "config": args.config,
+            "machine": _machine(),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "updates_per_repeat": args.updates,
+            "steps_per_repeat": args.steps,
+            "repeats": args.repeats,
+            "update_ms": {k: round(1000 * statistics.median(t), 2) for k, t in update.items()},
+            "train_chars_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "train_over_loop": {k: round(v / rates["loop"], 3) for k, v in rates.items()},
+            "update_seconds": update,
+            "train_seconds": training,
+        },
+    )
+
+
+def dropout(args: argparse.Namespace) -> None:
+    """Dropout on the recipe's (B, T, H) bf16 activations, forward and backward, milliseconds;
+    and whole bf16 training steps (fused AdamW), characters/s: ``torch.nn.functional.dropout``
+    against rnnkit's (:func:`rnnkit.regularise.dropout`), alternating, median of the repeats."""
+    from unittest import mock
+
+    from rnnkit import regularise
+
+    torch.set_num_threads(args.threads)
+    model, recipe = _recipe_model(args.config)
+    batch, steps, p = recipe["batch-size"], recipe["seq-len"], recipe["dropout"]
+    adamw = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 65, (batch, steps), generator=generator)
+    y = torch.randint(0, 65, (batch, steps), generator=generator)
+    activations = torch.randn(batch, steps, recipe["hidden"], dtype=torch.bfloat16)
+    activations.requires_grad_(True)
+    candidates = {
+        "torch": lambda t, rate, training: F.dropout(t, rate, training),
+        "rnnkit": regularise.dropout,
+    }
+    alone: dict[str, list[float]] = {name: [] for name in candidates}
+    training: dict[str, list[float]] = {name: [] for name in candidates}
+    for repeat in range(args.repeats + 1):
+        for name, function in candidates.items():
+            started = time.perf_counter()
+            for _ in range(args.calls):
+                function(activations, p, True).sum().backward()
+            seconds = (time.perf_counter() - started) / args.calls
+            with mock.patch.object(regularise, "dropout", function):
+                trained = _train_steps(model, adamw, x, y, args.steps, bf16=True)
+            if repeat:
+                alone[name].append(seconds)
+                training[name].append(trained)
+    rates = {k: args.steps * batch * steps / statistics.median(t) for k, t in training.items()}
+    _write(
+        "dropout",
+        {
+            "config": args.config,
+            "machine": _machine(),
+            "shape": [batch, steps, recipe["hidden"]],
+            "p": p,
+            "calls_per_repeat": args.calls,
+            "steps_per_repeat": args.steps,
+            "repeats": args.repeats,
+            "dropout_ms": {k: round(1000 * statistics.median(t), 2) for k, t in alone.items()},
+            "train_chars_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "train_over_torch": {k: round(v / rates["torch"], 3) for k, v in rates.items()},
+            "dropout_seconds": alone,
+            "train_seconds": training,
+        },
+    )
+
+
 def evalspeed(args: argparse.Namespace) -> None:
     """A run's validation loss read as one stream (batch 1, the state carried) and as parallel
     parts each warmed by the text before it (what training logs), alternating within each
@@ -385,6 +499,18 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--steps", type=int, default=3)
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--threads", type=int, default=2)
+    o = parts.add_parser("optimizer")
+    o.add_argument("--config", default="recipes/shakespeare-640.toml")
+    o.add_argument("--updates", type=int, default=20)
+    o.add_argument("--steps", type=int, default=3)
+    o.add_argument("--repeats", type=int, default=5)
+    o.add_argument("--threads", type=int, default=2)
+    d = parts.add_parser("dropout")
+    d.add_argument("--config", default="recipes/shakespeare-640.toml")
+    d.add_argument("--calls", type=int, default=10)
+    d.add_argument("--steps", type=int, default=3)
+    d.add_argument("--repeats", type=int, default=5)
+    d.add_argument("--threads", type=int, default=2)
     e = parts.add_parser("evalspeed")
     e.add_argument("--run", default="runs/shakespeare")
     e.add_argument("--streams", type=int, default=32)
@@ -403,6 +529,8 @@ def main(argv: list[str] | None = None) -> None:
         "sampling": sampling,
         "throughput": throughput,
         "shapes": shapes,
+        "optimizer": optimizer,
+        "dropout": dropout,
         "evalspeed": evalspeed,
         "versus": versus,
     }

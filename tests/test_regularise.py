@@ -16,7 +16,7 @@ from rnnkit.cells import LayerNormLSTMCell, LSTMCell
 from rnnkit.cli import main
 from rnnkit.errors import InputError
 from rnnkit.layers import GRU, LSTM, RNN, LayerNormLSTM
-from rnnkit.regularise import locked_dropout
+from rnnkit.regularise import bernoulli_mask, dropout, locked_dropout
 from tests.conftest import TINY_LM
 from tests.test_cli_truth import rnnkit as run_rnnkit
 
@@ -46,6 +46,43 @@ def _close(a, b, tol=TOL) -> bool:
     if isinstance(a, tuple):
         return all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
     return (a - b).abs().max().item() <= tol
+
+
+# --- dropout with a 16-bit mask on the CPU ----------------------------------------------------
+@pytest.mark.parametrize("keep", [0.5, 0.85, 0.999])
+def test_bernoulli_mask_keeps_each_of_the_four_parts_of_a_draw_at_its_rate(keep):
+    """Each 64-bit draw gives four elements; every one of the four positions must be kept at the
+    quantised rate q (a draw whose top bit were always 0 would keep its fourth part always)."""
+    torch.manual_seed(0)
+    mask, q = bernoulli_mask((4 * 50_000,), keep)
+    assert q * 2**16 == round(keep * 2**16) and abs(q - keep) <= 2**-17
+    for part in range(4):
+        rate = mask[part::4].double().mean().item()
+        assert abs(rate - q) < 5 * (q * (1 - q) / 50_000) ** 0.5 + 1e-9, (part, rate)
+
+
+def test_bernoulli_mask_is_seeded_by_torch_and_fresh_at_every_call():
+    torch.manual_seed(3)
+    first, _ = bernoulli_mask((5, 7), 0.5)
+    second, _ = bernoulli_mask((5, 7), 0.5)
+    torch.manual_seed(3)
+    again, _ = bernoulli_mask((5, 7), 0.5)
+    assert first.shape == (5, 7) and torch.equal(first, again) and not torch.equal(first, second)
+
+
+def test_dropout_scales_kept_elements_by_the_inverse_keep_rate_and_passes_gradients_so():
+    x = torch.randn(64, 33, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(1)
+    y = dropout(x, 0.3, training=True)
+    torch.manual_seed(1)
+    mask, q = bernoulli_mask(x.shape, 0.7)
+    torch.testing.assert_close(y, x * mask / q)
+    assert torch.equal(y == 0, ~mask) and 0.2 < (y == 0).double().mean().item() < 0.4
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, mask.double() / q)
+    assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0, training=True) is x
+    half = torch.ones(8, dtype=torch.bfloat16)
+    assert dropout(half, 0.5, training=True).dtype == torch.bfloat16
 
 
 # --- variational (locked) dropout -------------------------------------------------------------
@@ -97,7 +134,7 @@ def test_weight_drop_uses_one_dropped_w_hh_for_every_step_of_a_pass(kind, backen
     torch.manual_seed(3)
     for names in plain._weight_names:
         weight_hh = getattr(plain, names[1])
-        weight_hh.data.copy_(F.dropout(weight_hh.data, 0.4, training=True))
+        weight_hh.data.copy_(dropout(weight_hh.data, 0.4, training=True))
     expected, expected_state = plain(x, lengths=lengths)
     assert _close(output, expected) and _close(state, expected_state)
     assert layer.last_backend == backend

@@ -1,5 +1,6 @@
 """The shared trainer: exact resume, atomic checkpoints, NaN handling, optimizers and schedules."""
 
+import copy
 import json
 import math
 import os
@@ -174,6 +175,35 @@ def test_every_optimizer_takes_a_step(name, tmp_path):
     Trainer(task, _config(optimizer=name, max_steps=2, weight_decay=0.0), tmp_path / name).fit()
     after = task.model.state_dict()
     assert all(not torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_uses_the_fused_kernel_and_makes_the_loops_update(name):
+    """On the CPU, Adam and AdamW take PyTorch's fused kernel; five steps of it move every weight
+    as the loop over parameters does."""
+    fused = _task().model
+    loop, start = copy.deepcopy(fused), copy.deepcopy(fused)
+    (optimizer,) = build_optimizers(fused, name, 0.01, weight_decay=0.1).optimizers
+    assert optimizer.defaults["fused"] is True
+    reference = type(optimizer)(loop.parameters(), lr=0.01, weight_decay=0.1, foreach=False)
+    gradients = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        for a, b in zip(fused.parameters(), loop.parameters(), strict=True):
+            a.grad = torch.randn(a.shape, generator=gradients)
+            b.grad = a.grad.clone()
+        optimizer.step()
+        reference.step()
+    for (key, a), b, c in zip(
+        fused.named_parameters(), loop.parameters(), start.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=key)
+        assert not torch.equal(a, c), key
+
+
+def test_sparseadams_dense_half_is_fused():
+    optimizers = build_optimizers(_task(sparse_embedding=True).model, "sparseadam", 0.01)
+    sparse, dense = optimizers.optimizers
+    assert isinstance(sparse, torch.optim.SparseAdam) and dense.defaults["fused"] is True
 
 
 def test_sparseadam_without_sparse_embedding_is_refused():

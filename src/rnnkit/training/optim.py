@@ -3,6 +3,10 @@
 Optimizers: ``sgd`` (with momentum), ``adam``, ``adamw``, ``rmsprop`` and ``sparseadam``. With
 ``sparseadam``, parameters that receive sparse gradients (``nn.Embedding(sparse=True)``) get
 ``torch.optim.SparseAdam`` and every other parameter gets ``torch.optim.Adam``; both step together.
+Adam and AdamW use PyTorch's fused implementation (one kernel for every parameter's update,
+``fused=True``) when every parameter is a floating-point tensor on the CPU or a CUDA device: the
+same update as the loop over parameters, about 5 times faster on the CPU for a 5 M-parameter
+LSTM (``python benchmarks/lm.py optimizer``).
 
 Schedules give the learning rate as ``base_lr * factor``:
 
@@ -65,6 +69,15 @@ def sparse_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
 
 
+def fusable(params: list[nn.Parameter]) -> bool:
+    """Whether ``torch.optim.Adam(W)(fused=True)`` takes these parameters: floating point, all on
+    the CPU or all on CUDA devices."""
+    kinds = {p.device.type for p in params}
+    return (
+        bool(params) and kinds in ({"cpu"}, {"cuda"}) and all(p.is_floating_point() for p in params)
+    )
+
+
 def build_optimizers(
     model: nn.Module,
     name: str,
@@ -87,9 +100,13 @@ def build_optimizers(
             [torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)]
         )
     if name == "adam":
-        return Optimizers([torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)])
+        return Optimizers(
+            [torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fusable(params))]
+        )
     if name == "adamw":
-        return Optimizers([torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)])
+        return Optimizers(
+            [torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fusable(params))]
+        )
     if name == "rmsprop":
         return Optimizers(
             [torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)]
@@ -101,7 +118,9 @@ def build_optimizers(
         )
     optimizers = [torch.optim.SparseAdam([p for p in params if id(p) in sparse], lr=lr)]
     if dense:
-        optimizers.append(torch.optim.Adam(dense, lr=lr, weight_decay=weight_decay))
+        optimizers.append(
+            torch.optim.Adam(dense, lr=lr, weight_decay=weight_decay, fused=fusable(dense))
+        )
     return Optimizers(optimizers)
 
 
