@@ -5,8 +5,8 @@ Optimizers: ``sgd`` (with momentum), ``adam``, ``adamw``, ``rmsprop`` and ``spar
 ``torch.optim.SparseAdam`` and every other parameter gets ``torch.optim.Adam``; both step together.
 Adam and AdamW use PyTorch's fused implementation (one kernel for every parameter's update,
 ``fused=True``) when every parameter is a floating-point tensor on the CPU or a CUDA device: the
-same update as the loop over parameters, about 5 times faster on the CPU for a 5 M-parameter
-LSTM (``python benchmarks/lm.py optimizer``).
+same update as the loop over parameters, 4.5 times faster on two CPU threads for a 5 M-parameter
+LSTM (``python benchmarks/lm.py optimizer``, benchmarks/RESULTS.md).
 
 Schedules give the learning rate as ``base_lr * factor``:
 
