@@ -1,6 +1,7 @@
-"""What the word-LM and speech benchmarks share: one run trained through the API unless it is
-finished (an interrupted one is resumed, exactly, from its own last.safetensors), then
-evaluated; the record of how it went; and the machine it ran on."""
+"""What the word-LM, speech and translation benchmarks share: one run trained through the API
+unless it is finished with the options asked for (an interrupted one is resumed, exactly, from
+its own last.safetensors; one trained with other options stops it), then evaluated; the record
+of how it went; and the machine it ran on."""
 
 from __future__ import annotations
 
@@ -41,19 +42,58 @@ def trained_with(task: str, run: Path, options: dict) -> bool:
     return stored == spec.resolve(options)
 
 
+# config.json sections that a run's own tools rewrite after training: `rnnkit translate
+# --tune-length-penalty` keeps the chosen length penalty in "decode"
+REWRITTEN = ("decode",)
+
+
+def same_run(task: str, run: Path, options: dict) -> bool:
+    """Whether RUN was trained with ``options`` in everything that ``--resume`` refuses to
+    change: its budget and how it ran (threads, progress display) are not compared, nor the
+    sections in ``REWRITTEN``."""
+    from dataclasses import asdict
+
+    from rnnkit import tasks
+    from rnnkit.training.run import load_run
+    from rnnkit.training.trainer import BUDGET, RUNTIME
+
+    spec = tasks.get(task)
+    ignored = set(BUDGET) | set(RUNTIME)
+
+    def compared(sections: dict) -> dict:
+        return {
+            name: {k: v for k, v in asdict(section).items() if k not in ignored}
+            for name, section in sections.items()
+            if name not in REWRITTEN
+        }
+
+    stored = spec.from_stored(load_run(run, task), str(run / "config.json"))
+    return compared(stored) == compared(spec.resolve(options))
+
+
 def train_and_evaluate(task: str, run: Path, arguments: list[str], threads: int = 1) -> dict:
     """Train ``rnnkit train TASK ARGUMENTS --out RUN`` unless RUN/eval.json exists (resuming a
     run that has a config.json but no eval.json), evaluate it, and return what every report
-    needs: the command, eval.json, the curve's best and last records and the parameter count."""
+    needs: the command, eval.json, the curve's best and last records and the parameter count.
+    A RUN trained with other options (:func:`same_run`: a changed recipe) stops the benchmark
+    with a message: a report never describes a run its command would not make, and a finished
+    run is not deleted."""
     import rnnkit
     from rnnkit.api import parse_options
     from rnnkit.training.trainer import BUDGET, RUNTIME
 
     extra = ["--threads", str(threads), "--no-progress", "--no-tensorboard"]
     command = ["rnnkit", "train", task, *arguments, "--out", str(run), *extra]
+    options = parse_options(task, [*arguments, *extra])
+    if (run / "config.json").is_file() and not same_run(task, run, options):
+        print(
+            f"{relative(run)} was trained with other options than `{relative(' '.join(command))}`"
+            " (a changed recipe?); move it away to train it again, or give the options it had",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     if not (run / "eval.json").is_file():
         print(f"== {' '.join(command)}", file=sys.stderr, flush=True)
-        options = parse_options(task, [*arguments, *extra])
         resume = (run / "last.safetensors").is_file()
         if resume:  # only the budget and how it runs may change (the recipe's budget may have)
             options = {k: v for k, v in options.items() if k in BUDGET + RUNTIME}

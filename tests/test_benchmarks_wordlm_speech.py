@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import rnnkit
 from rnnkit.api import parse_options
@@ -18,7 +19,7 @@ TINY_WORDS = ["--tokenizer", "word", "--hidden", "8", "--layers", "1", "--batch-
 TINY_WORDS += ["--seq-len", "8", "--eval-every", "3", "--warmup-steps", "0"]
 
 
-def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeypatch):
+def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeypatch, capsys):
     bench = load_benchmark("wordlm")
     monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
@@ -36,6 +37,13 @@ def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeyp
     )
     again = bench.record("tiny", 1, arguments, threads=1)  # eval.json exists: not trained again
     assert again["train_seconds"] == record["train_seconds"]
+    for changed in (["--hidden", "9"], ["--dropout", "0.3"]):  # a changed recipe: refused, run kept
+        with pytest.raises(SystemExit) as stopped:
+            bench.record("tiny", 1, [*arguments, *changed], threads=1)
+        assert stopped.value.code == 2 and (interrupted / "eval.json").is_file()
+        assert "tiny-s1 was trained with other options" in capsys.readouterr().err
+    other = bench.record("tiny", 1, arguments, threads=2)  # as --resume: threads may differ
+    assert other["train_seconds"] == record["train_seconds"]
     results = {"machine": {"date": "today"}, "target": {"recipe": "x", "runs": [record]}}
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "wordlm.json").write_text(json.dumps(results))

@@ -63,3 +63,7 @@ def test_multi30k_target_trains_evaluates_tunes_and_reports(tmp_path, monkeypatc
     assert result["beam2"]["bleu"] == record["tuned_beam_bleu"]
     text = (tmp_path / "results" / "multi30k.md").read_text()
     assert "not met" in text and "over 1 seed(s)" in text  # one seed is never the target
+    # tuning rewrote the run's decode section: the same command uses the run, not refused
+    bench.main(["target", "--seeds", "0", "--threads", "1"])
+    (again,) = json.loads((tmp_path / "results" / "multi30k.json").read_text())["target"]["runs"]
+    assert again["train_seconds"] == record["train_seconds"]
