@@ -42,7 +42,7 @@ def test_word_lm_target_runs_are_recorded_resumed_and_reported(tmp_path, monkeyp
             bench.record("tiny", 1, [*arguments, *changed], threads=1)
         assert stopped.value.code == 2 and (interrupted / "eval.json").is_file()
         assert "tiny-s1 was trained with other options" in capsys.readouterr().err
-    other = bench.record("tiny", 1, arguments, threads=2)  # as --resume: threads may differ
+    other = bench.record("tiny", 1, arguments, threads=2)  # threads not compared, as at --resume
     assert other["train_seconds"] == record["train_seconds"]
     results = {"machine": {"date": "today"}, "target": {"recipe": "x", "runs": [record]}}
     (tmp_path / "results").mkdir()
