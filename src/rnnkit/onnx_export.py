@@ -471,6 +471,11 @@ def _lm_artifacts(run: Path, loaded, out: Path) -> dict:
 
 def _classifier_graph(model: nn.Module, out: Path) -> dict:
     size = model.feature_size  # None for texts
+    if model.ngrams is not None:
+        raise InputError(
+            "ONNX export does not support --char-ngrams classifiers yet (their inputs carry "
+            "each word's n-gram buckets)"
+        )
     if size is None:
         first = _io("ids", "int64", ["batch", "steps"], "token ids, padded with 0 (<pad>)")
         example = (torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 2]))

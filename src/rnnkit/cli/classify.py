@@ -62,7 +62,7 @@ def _read_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
 
 
 def classify_command(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.classify import SPEC, predict
+    from rnnkit.tasks.classify import SPEC, predict, token_inputs
 
     set_threads(args.threads)
     loaded = SPEC.load(args.run)
@@ -82,7 +82,9 @@ def classify_command(args: argparse.Namespace) -> int:
             raise InputError(f"{place}: empty text; nothing to classify")
         tokens.append(pieces)
     probabilities, weights = predict(
-        model, [vocab.encode(t) for t in tokens], attention=args.explain
+        model,
+        [token_inputs(t, vocab, loaded.char_ngrams) for t in tokens],
+        attention=args.explain,
     )
     for row, pieces in enumerate(tokens):
         _print_prediction(loaded, probabilities[row], args.all)

@@ -105,6 +105,13 @@ class ClassifierConfig:
     weight_dropout: float = weight_dropout_option()
     zoneout: float = zoneout_option()
     zoneout_cell: float | None = zoneout_cell_option()
+    char_ngrams: int = option(
+        0,
+        "also build each word's vector from its character n-grams (3 to 5 letters, hashed into "
+        "this many vectors; fastText, Bojanowski et al. 2017), so that rare and unseen words get "
+        "vectors from their pieces; 0: off",
+        min=0,
+    )
     freeze_embeddings: bool = option(False, "keep the embedding fixed (with --embeddings)")
     sparse_embedding: bool = option(
         False, "sparse embedding gradients (use with --optimizer sparseadam)"
@@ -156,6 +163,19 @@ class TextClassifier(nn.Module):
             self.embedding.weight.requires_grad_(not config.freeze_embeddings)
         else:
             self.embedding = None
+        self.ngrams = None
+        if config.char_ngrams and feature_size is None:
+            # one vector per bucket of character n-grams, row 0 the padding of the bag
+            self.ngrams = nn.EmbeddingBag(
+                config.char_ngrams + 1,
+                config.embedding_dim,
+                mode="sum",
+                padding_idx=0,
+                sparse=config.sparse_embedding,
+            )
+            nn.init.uniform_(self.ngrams.weight, -0.25, 0.25)
+            with torch.no_grad():
+                self.ngrams.weight[0].zero_()
         self.rnn = recurrent_layer(
             config.cell,
             config.embedding_dim if feature_size is None else feature_size,
@@ -216,13 +236,40 @@ class TextClassifier(nn.Module):
 
     def inputs(self, ids: Tensor) -> Tensor:
         """What the recurrent layer reads, before embedding dropout: the word vectors (B, T, E),
-        with word dropout while training, or the audio features (B, T, F) as they are."""
+        with word dropout while training, or the audio features (B, T, F) as they are.
+
+        With ``char_ngrams`` the ids are (B, T, 1 + G): each word's id, then the buckets of its
+        G_t character n-grams (0 past them, :func:`rnnkit.data.ngrams.with_ngrams`), and a word's
+        vector is the mean of its own and its n-grams' (fastText)::
+
+            x_t = (e_w + sum_g z_g) / (1 + G_t)
+
+        Word dropout replaces ``e_w`` by ``e_<unk>`` and keeps the n-grams, which is what an
+        unseen word looks like at test time."""
         if self.embedding is None:
             return ids  # (B, T, F): audio features
+        grams = None
+        if self.ngrams is not None:
+            if ids.dim() != 3:
+                raise InputError(
+                    "a --char-ngrams classifier reads ids (B, T, 1 + n-grams), got shape "
+                    f"{tuple(ids.shape)}"
+                )
+            ids, grams = ids[..., 0], ids[..., 1:]  # (B, T), (B, T, G)
         if self.training and self.config.word_dropout > 0:
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
             ids = ids.masked_fill(dropped & (ids != PAD_ID), UNK_ID)
-        return self.embedding(ids)  # (B, T, E)
+        x = self.embedding(ids)  # (B, T, E)
+        if grams is None:
+            return x
+        summed = self.ngrams(grams.reshape(-1, grams.shape[-1]))  # (B*T, E): padding left out
+        counts = (grams != 0).sum(dim=-1, keepdim=True).to(x.dtype)  # (B, T, 1)
+        return (x + summed.view_as(x)) / (1 + counts)  # (B, T, E); padding stays 0
+
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        """The weights before :meth:`inputs`' output: the word (and n-gram) vectors."""
+        modules = [m for m in (self.embedding, self.ngrams) if m is not None]
+        return [w for m in modules for w in m.parameters()]
 
     def run(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | tuple]:
         """:meth:`states` from the inputs x (B, T, E): embedding dropout, then the layer."""

@@ -66,6 +66,7 @@ from rnnkit.data.labeled import (
     read_labeled,
     stratified_split,
 )
+from rnnkit.data.ngrams import with_ngrams
 from rnnkit.data.tokenize import KINDS as TOKENIZERS
 from rnnkit.data.tokenize import Tokenizer, Vocab
 from rnnkit.errors import InputError
@@ -213,6 +214,7 @@ class Prepared:
     split: dict | None = None  # the stored split, when one was made
     label_names: dict[str, str] = field(default_factory=dict)
     audio: FeatureConfig | None = None  # set for audio data
+    char_ngrams: int = 0  # the model's n-gram buckets: each token also carries its n-grams
 
     def encode(self, part: Examples) -> tuple[Inputs, list[int]]:
         """The model's input for each example and the class id of each label (unknown labels
@@ -225,7 +227,7 @@ def encode_inputs(part: Examples, source) -> Inputs:
     options, or the ``tokenizer`` and ``vocab``."""
     if source.audio is not None:
         return encode_clips(part, source.audio)
-    return encode_texts(part, source.tokenizer, source.vocab)
+    return encode_texts(part, source.tokenizer, source.vocab, source.char_ngrams)
 
 
 def encode_clips(part: LabeledClips, audio: FeatureConfig) -> list[Tensor]:
@@ -429,23 +431,40 @@ def pretraining_texts(data: ClassifyData, prepared: Prepared) -> LabeledTexts:
     return _read(dataset_files(replace(data, train_on="sentences"))["train"], data)
 
 
-def encode_texts(part: LabeledTexts, tokenizer: Tokenizer, vocab: Vocab) -> list[list[int]]:
-    """Token ids of every text; a text with no tokens raises InputError at its line."""
+def token_inputs(tokens: list[str], vocab: Vocab, char_ngrams: int = 0) -> list:
+    """A text's input: the ids of its tokens or, for a ``--char-ngrams`` model, each token's
+    id followed by its n-grams' buckets (:func:`rnnkit.data.ngrams.with_ngrams`)."""
+    ids = vocab.encode(tokens)
+    return with_ngrams(tokens, ids, char_ngrams) if char_ngrams else ids
+
+
+def encode_texts(
+    part: LabeledTexts, tokenizer: Tokenizer, vocab: Vocab, char_ngrams: int = 0
+) -> list[list]:
+    """:func:`token_inputs` of every text; a text with no tokens raises InputError at its line."""
     encoded = []
     for row, text in enumerate(part.texts):
-        ids = vocab.encode(tokenizer(text))
-        if not ids:
+        tokens = tokenizer(text)
+        if not tokens:
             raise InputError(f"{part.where(row)}: empty text (no tokens)")
-        encoded.append(ids)
+        encoded.append(token_inputs(tokens, vocab, char_ngrams))
     return encoded
 
 
 def pad_batch(sequences: Inputs) -> tuple[Tensor, Tensor]:
     """Ids (B, T) padded with 0 to the longest sequence (or frames (B, T, F) padded with zero
-    frames), and the lengths (B,)."""
+    frames; or, for tokens with their n-grams, (B, T, 1 + G) padded with 0 in both), and the
+    lengths (B,)."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     if isinstance(sequences[0], Tensor):
         return torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True), lengths
+    if isinstance(sequences[0][0], list):  # [word id, bucket, ...] per token
+        width = max(len(token) for sequence in sequences for token in sequence)
+        ids = torch.zeros(len(sequences), int(lengths.max()), width, dtype=torch.long)
+        for row, sequence in enumerate(sequences):
+            for step, token in enumerate(sequence):
+                ids[row, step, : len(token)] = torch.tensor(token, dtype=torch.long)
+        return ids, lengths
     ids = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)  # (B, T)
     for row, sequence in enumerate(sequences):
         ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
@@ -531,7 +550,7 @@ class ClassificationTask:
         # after x (those before it, the embedding's, get theirs through x); handing them on in
         # `carried`, whose gradient they are, leaves the trainer one backward pass, through
         # L(x + r): two a step, not three
-        before = set() if model.embedding is None else {id(w) for w in model.embedding.parameters()}
+        before = {id(w) for w in model.embedding_parameters()}
         weights = [w for w in model.parameters() if w.requires_grad and id(w) not in before]
         gradient, *grads = torch.autograd.grad(loss, [x, *weights], allow_unused=True)
         shifted = x + adversarial_shift(gradient, epsilon)
@@ -644,6 +663,11 @@ class LoadedClassifier:
     config: dict
     audio: FeatureConfig | None = None
 
+    @property
+    def char_ngrams(self) -> int:
+        """The model's n-gram buckets (0: its tokens are ids alone)."""
+        return self.model.config.char_ngrams
+
     def display(self, label: str) -> str:
         """A class as the user knows it (``positive`` for SST-2's ``1``)."""
         names = self.config.get("label_names")
@@ -714,6 +738,9 @@ class ClassifySpec(TaskSpec):
                 "--adversarial is not supported under torchrun (its two passes per batch would "
                 "reach DistributedDataParallel's gradient averaging twice); train in one process"
             )
+        if audio and model_config.char_ngrams:
+            raise InputError("--char-ngrams builds word vectors; audio runs have no words")
+        prepared.char_ngrams = model_config.char_ngrams
         model = TextClassifier(
             model_config,
             len(prepared.vocab) if prepared.vocab else 0,

@@ -59,6 +59,8 @@ def check_pretrainable(model: TextClassifier) -> None:
     """Raise InputError where the language-model objective cannot apply to ``model``."""
     if model.embedding is None:
         raise InputError("--pretrain-epochs pretrains on texts; audio runs have none")
+    if model.ngrams is not None:
+        raise InputError("--pretrain-epochs does not support --char-ngrams (yet)")
     if model.config.bidirectional and model.config.num_layers > 1:
         raise InputError(
             "--pretrain-epochs needs --layers 1 with a bidirectional model: a second "
