@@ -165,11 +165,10 @@ class TextClassifier(nn.Module):
             self.embedding = None
         self.ngrams = None
         if config.char_ngrams and feature_size is None:
-            # one vector per bucket of character n-grams, row 0 the padding of the bag
-            self.ngrams = nn.EmbeddingBag(
+            # one vector per bucket of character n-grams; row 0 is padding
+            self.ngrams = nn.Embedding(
                 config.char_ngrams + 1,
                 config.embedding_dim,
-                mode="sum",
                 padding_idx=0,
                 sparse=config.sparse_embedding,
             )
@@ -262,7 +261,10 @@ class TextClassifier(nn.Module):
         x = self.embedding(ids)  # (B, T, E)
         if grams is None:
             return x
-        summed = self.ngrams(grams.reshape(-1, grams.shape[-1]))  # (B*T, E): padding left out
+        flat = grams.reshape(-1, grams.shape[-1])  # (B*T, G)
+        token, slot = flat.nonzero(as_tuple=True)  # (N,): the real n-grams, padding left out
+        vectors = self.ngrams(flat[token, slot])  # (N, E): only these rows get gradients
+        summed = x.new_zeros(flat.shape[0], x.shape[-1]).index_add(0, token, vectors)  # (B*T, E)
         counts = (grams != 0).sum(dim=-1, keepdim=True).to(x.dtype)  # (B, T, 1)
         return (x + summed.view_as(x)) / (1 + counts)  # (B, T, E); padding stays 0
 

@@ -460,11 +460,13 @@ def pad_batch(sequences: Inputs) -> tuple[Tensor, Tensor]:
         return torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True), lengths
     if isinstance(sequences[0][0], list):  # [word id, bucket, ...] per token
         width = max(len(token) for sequence in sequences for token in sequence)
-        ids = torch.zeros(len(sequences), int(lengths.max()), width, dtype=torch.long)
-        for row, sequence in enumerate(sequences):
-            for step, token in enumerate(sequence):
-                ids[row, step, : len(token)] = torch.tensor(token, dtype=torch.long)
-        return ids, lengths
+        steps = int(lengths.max())
+        padded = [
+            [token + [0] * (width - len(token)) for token in sequence]
+            + [[0] * width] * (steps - len(sequence))
+            for sequence in sequences
+        ]
+        return torch.tensor(padded, dtype=torch.long), lengths  # (B, T, 1 + G)
     ids = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)  # (B, T)
     for row, sequence in enumerate(sequences):
         ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)

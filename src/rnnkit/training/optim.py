@@ -65,9 +65,8 @@ class Optimizers:
 
 
 def sparse_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """Parameters of embeddings (and bags of embeddings) built with ``sparse=True``."""
-    kinds = (nn.Embedding, nn.EmbeddingBag)
-    return [m.weight for m in model.modules() if isinstance(m, kinds) and m.sparse]
+    """Parameters of embeddings built with ``sparse=True``."""
+    return [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
 
 
 def fusable(params: list[nn.Parameter]) -> bool:
