@@ -87,18 +87,26 @@ def save_results(results: dict) -> None:
     (RESULTS / "classify.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
-def inference_speed(run: Path, repeats: int = 2) -> float:
-    """Sentences per second classifying the run's test set (batches of 256, one thread)."""
+def test_part(run: Path):
+    """A text run, loaded, and its test part."""
     import rnnkit
     from rnnkit.io import read_json
-    from rnnkit.tasks.classify import ClassifyData, encode_texts, predict, prepare
+    from rnnkit.tasks.classify import ClassifyData, prepare
 
     loaded = rnnkit.load(run)
-    model, vocab, tokenizer, config = loaded.model, loaded.vocab, loaded.tokenizer, loaded.config
+    config = loaded.config
     data = ClassifyData(**config["data"])
     split = read_json(run / "split.json") if config.get("split") else None
-    test = prepare(data, split, vocab, config["classes"]).test
-    ids = encode_texts(test, tokenizer, vocab)
+    return loaded, prepare(data, split, loaded.vocab, config["classes"]).test
+
+
+def inference_speed(run: Path, repeats: int = 2) -> float:
+    """Sentences per second classifying the run's test set (batches of 256, one thread)."""
+    from rnnkit.tasks.classify import encode_texts, predict
+
+    loaded, test = test_part(run)
+    model = loaded.model
+    ids = encode_texts(test, loaded.tokenizer, loaded.vocab, loaded.char_ngrams)
     predict(model, ids)  # warm-up
     started = time.perf_counter()
     for _ in range(repeats):
@@ -365,6 +373,41 @@ def advspeed(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
+def unseen(args: argparse.Namespace) -> None:
+    """Test accuracy of each run on the test texts with a word outside its vocabulary (read as
+    ``<unk>``) and on the others: where character n-grams (``--char-ngrams``) should help."""
+    from rnnkit.data.labeled import encode_labels
+    from rnnkit.tasks.classify import encode_texts, predict
+    from rnnkit.tokens import UNK_ID
+
+    torch.set_num_threads(args.threads)
+    result = {"command": "python benchmarks/classify.py unseen " + " ".join(args.runs), "runs": {}}
+    for run in map(Path, args.runs):
+        loaded, test = test_part(run)
+        words = encode_texts(test, loaded.tokenizer, loaded.vocab)  # ids alone
+        inputs = encode_texts(test, loaded.tokenizer, loaded.vocab, loaded.char_ngrams)
+        probabilities, _ = predict(loaded.model, inputs)  # (N, C)
+        labels = torch.tensor(encode_labels(test, loaded.config["classes"]))
+        right = probabilities.argmax(dim=1) == labels  # (N,)
+        has = torch.tensor([UNK_ID in ids for ids in words])  # (N,)
+
+        def accuracy(rows: torch.Tensor) -> float | None:
+            return float(right[rows].float().mean()) if rows.any() else None
+
+        result["runs"][relative(run)] = {
+            "char_ngrams": loaded.char_ngrams,
+            "texts_with_unseen_words": int(has.sum()),
+            "accuracy_with_unseen_words": accuracy(has),
+            "texts_without": int((~has).sum()),
+            "accuracy_without": accuracy(~has),
+            "accuracy": float(right.float().mean()),
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else RESULTS / "classify_unseen.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -390,6 +433,11 @@ def main() -> None:
     run_speed.add_argument("--out", help="default: benchmarks/results/classify_advspeed.json")
     run_speed.add_argument("extra", nargs="*", help="more options for the model (after --)")
     run_speed.set_defaults(handler=advspeed)
+    run_unseen = commands.add_parser("unseen", help="accuracy on texts with unseen words")
+    run_unseen.add_argument("runs", nargs="+", help="text classification runs")
+    run_unseen.add_argument("--threads", type=int, default=1)
+    run_unseen.add_argument("--out", help="default: benchmarks/results/classify_unseen.json")
+    run_unseen.set_defaults(handler=unseen)
     args = parser.parse_args()
     args.handler(args)
 

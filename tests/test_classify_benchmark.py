@@ -49,3 +49,21 @@ def test_adversarial_step_timing_writes_all_three_candidates(tmp_path, monkeypat
     assert set(result["ms_per_step"]) == {"plain", "adversarial", "adversarial_textbook"}
     assert all(ms > 0 for ms in result["ms_per_step"].values()) and result["epsilon"] == 0.5
     assert result["command"].endswith(f"--config {recipe}")
+
+
+def test_a_char_ngram_run_is_timed_with_its_ngrams(tmp_path, monkeypatch):
+    bench = load_benchmark("classify")
+    monkeypatch.setattr(bench, "RUNS", tmp_path / "runs")
+    data = tmp_path / "d.tsv"
+    data.write_text("".join(f"{i % 2}\t{'good' if i % 2 else 'bad'} film {i}\n" for i in range(40)))
+    tiny = ["--data", str(data), "--hidden", "4", "--embedding-dim", "4", "--epochs", "1"]
+    record = bench.train_and_evaluate("tiny", 0, [*tiny, "--char-ngrams", "64"])
+    assert record["model"]["char_ngrams"] == 64 and record["inference_sentences_per_s"] > 0
+    out = tmp_path / "unseen.json"
+    monkeypatch.setattr(
+        "sys.argv", ["classify.py", "unseen", str(tmp_path / "runs" / "tiny-s0"), "--out", str(out)]
+    )
+    bench.main()
+    counts = json.loads(out.read_text())["runs"]
+    (row,) = counts.values()
+    assert row["char_ngrams"] == 64 and row["texts_with_unseen_words"] + row["texts_without"] == 4
