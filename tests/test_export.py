@@ -14,6 +14,7 @@ import torch
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+import rnnkit  # noqa: E402
 from rnnkit import (
     onnx_export,  # noqa: E402
     onnxengine,  # noqa: E402
@@ -24,6 +25,7 @@ from rnnkit.models.classifier import ClassifierConfig, TextClassifier  # noqa: E
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig  # noqa: E402
 from rnnkit.models.lm import CharLM, LMConfig  # noqa: E402
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy  # noqa: E402
+from rnnkit.tasks.classify import pad_batch  # noqa: E402
 from tests.conftest import TINY_LM  # noqa: E402
 
 TOLERANCE = 1e-4  # largest absolute difference allowed between onnxruntime and PyTorch
@@ -304,6 +306,30 @@ def test_classify_evaluated_through_onnxruntime_scores_as_pytorch(tmp_path, caps
     keys = ["loss", "accuracy", "macro_f1", "valid.loss"]
     assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
     assert got["confusion"] == expected["confusion"]
+
+
+def test_a_char_ngram_classifier_exports_its_ngram_inputs_and_scores_as_pytorch(tmp_path, capsys):
+    from rnnkit.data.ngrams import with_ngrams
+    from tests.test_classify_cli import TINY, rows, write_tsv
+
+    data = write_tsv(tmp_path / "train.tsv", rows(120))
+    run = tmp_path / "run"
+    argv = ["train", "classify", "--data", data, "--out", str(run), *TINY, "--epochs", "1"]
+    assert main([*argv, "--char-ngrams", "300", "--pooling", "max"]) == 0
+    expected, got = _evaluate_both(run, capsys)
+    keys = ["loss", "accuracy", "macro_f1", "valid.loss"]
+    assert _scores(got, keys) == pytest.approx(_scores(expected, keys), abs=TOLERANCE)
+    out = tmp_path / "deploy" / "c.onnx"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    sidecar = json.loads(out.with_name("c.onnx.json").read_text())
+    assert sidecar["inputs"][0]["shape"] == ["batch", "steps", "width"]
+    assert sidecar["char_ngrams"]["buckets"] == 300 and sidecar["char_ngrams"]["sizes"] == [3, 4, 5]
+    # a batch of words the run never saw, against PyTorch
+    loaded = rnnkit.load(run)
+    tokens = [["superbly", "the"], ["dullest"], ["a", "zzz", "plot"]]
+    ids, lengths = pad_batch([with_ngrams(t, loaded.vocab.encode(t), 300) for t in tokens])
+    graph = onnxengine.OnnxClassifier(out.parent, sidecar)
+    assert max_difference(graph(ids, lengths), loaded.model(ids, lengths)) <= TOLERANCE
 
 
 def test_an_audio_classifier_exports_reading_frames_and_scores_as_pytorch(tmp_path, capsys):

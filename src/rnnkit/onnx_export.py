@@ -8,6 +8,8 @@ What is exported, per task (``B`` batch, ``T`` steps; every batch and time size 
   memory), which is also what zeros fed in mean. Feeding each call the state the last one
   returned generates step by step.
 - ``classify``: ``ids`` (B, T) int64, ``lengths`` (B,) int64 -> ``logits`` (B, C). A run trained
+  with ``--char-ngrams`` reads ``ids`` (B, T, W): each token's id, then its character n-grams'
+  buckets padded with 0 (the sidecar's ``char_ngrams`` says how they are made). A run trained
   on audio reads ``frames`` (B, T, F) float32 in place of ``ids``: the clips' features, computed as
   the sidecar's ``audio`` options say (:mod:`rnnkit.data.features`); with ``test_speeds`` among
   them, rnnkit's prediction is the mean of the softmax over a copy of the clip at each speed.
@@ -52,6 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import LayerNormLSTMCell
+from rnnkit.data import ngrams
 from rnnkit.errors import InputError
 from rnnkit.io import write_json
 from rnnkit.layers import GRU, LSTM, RNN, LayerNormLSTM
@@ -471,12 +474,11 @@ def _lm_artifacts(run: Path, loaded, out: Path) -> dict:
 
 def _classifier_graph(model: nn.Module, out: Path) -> dict:
     size = model.feature_size  # None for texts
-    if model.ngrams is not None:
-        raise InputError(
-            "ONNX export does not support --char-ngrams classifiers yet (their inputs carry "
-            "each word's n-gram buckets)"
-        )
-    if size is None:
+    if model.ngrams is not None:  # each token's id, then its n-grams' buckets
+        doc = "each token's id, then its character n-grams' buckets (the sidecar's char_ngrams)"
+        first = _io("ids", "int64", ["batch", "steps", "width"], doc + ", padded with 0")
+        example = (torch.tensor([[[4, 1, 2], [5, 3, 0], [6, 0, 0]]] * 2), torch.tensor([3, 2]))
+    elif size is None:
         first = _io("ids", "int64", ["batch", "steps"], "token ids, padded with 0 (<pad>)")
         example = (torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 2]))
     else:
@@ -496,11 +498,22 @@ def _classifier_artifacts(run: Path, loaded, out: Path) -> dict:
     }
     if loaded.audio is not None:  # how a clip becomes frames, in place of a vocabulary
         return {"audio": asdict(loaded.audio), **classes}
-    return {
+    artifacts = {
         "files": {"vocab": _copy_beside(out, run / "vocab.json", "vocab.json")},
         "tokenizer": loaded.tokenizer.to_dict(),
         **classes,
     }
+    if loaded.char_ngrams:  # how each token's n-gram buckets are made (rnnkit.data.ngrams)
+        artifacts["char_ngrams"] = {
+            "buckets": loaded.char_ngrams,
+            "sizes": list(ngrams.SIZES),
+            "marks": [ngrams.BEGIN, ngrams.END],
+            "bucket": "1 + FNV-1a-32(UTF-8 bytes of the n-gram) mod buckets; 0 is padding",
+            "token": "[id in the vocabulary (<unk> if absent), bucket of each n-gram of "
+            "'<' + word + '>' of each size, shortest first, left to right; the whole marked "
+            "word excluded]",
+        }
+    return artifacts
 
 
 def _forecaster_graph(model: nn.Module, out: Path) -> dict:

@@ -264,7 +264,8 @@ class TextClassifier(nn.Module):
         flat = grams.reshape(-1, grams.shape[-1])  # (B*T, G)
         token, slot = flat.nonzero(as_tuple=True)  # (N,): the real n-grams, padding left out
         vectors = self.ngrams(flat[token, slot])  # (N, E): only these rows get gradients
-        summed = x.new_zeros(flat.shape[0], x.shape[-1]).index_add(0, token, vectors)  # (B*T, E)
+        rows = token.unsqueeze(1).expand_as(vectors)  # (N, E): the token each n-gram adds to
+        summed = x.new_zeros(flat.shape[0], x.shape[-1]).scatter_add(0, rows, vectors)  # (B*T, E)
         counts = (grams != 0).sum(dim=-1, keepdim=True).to(x.dtype)  # (B, T, 1)
         return (x + summed.view_as(x)) / (1 + counts)  # (B, T, E); padding stays 0
 

@@ -664,11 +664,7 @@ class LoadedClassifier:
     tokenizer: Tokenizer | None
     config: dict
     audio: FeatureConfig | None = None
-
-    @property
-    def char_ngrams(self) -> int:
-        """The model's n-gram buckets (0: its tokens are ids alone)."""
-        return self.model.config.char_ngrams
+    char_ngrams: int = 0  # the model's n-gram buckets (0: its tokens are ids alone)
 
     def display(self, label: str) -> str:
         """A class as the user knows it (``positive`` for SST-2's ``1``)."""
@@ -833,7 +829,9 @@ class ClassifySpec(TaskSpec):
         model = TextClassifier(sections["model"], len(vocab), len(classes))
         load_best_weights(run, model)
         model.eval()
-        return LoadedClassifier(model, vocab, tokenizer, config)
+        return LoadedClassifier(
+            model, vocab, tokenizer, config, char_ngrams=sections["model"].char_ngrams
+        )
 
     def score(self, run: Path, data: str | None = None) -> Scored:
         from rnnkit.data import registry
