@@ -373,6 +373,11 @@ def advspeed(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
+def _share(right: torch.Tensor, rows: torch.Tensor) -> float | None:
+    """The share of ``rows`` (a mask) that are ``right``; None for no rows."""
+    return float(right[rows].float().mean()) if rows.any() else None
+
+
 def unseen(args: argparse.Namespace) -> None:
     """Test accuracy of each run on the test texts with a word outside its vocabulary (read as
     ``<unk>``) and on the others: where character n-grams (``--char-ngrams``) should help."""
@@ -391,15 +396,12 @@ def unseen(args: argparse.Namespace) -> None:
         right = probabilities.argmax(dim=1) == labels  # (N,)
         has = torch.tensor([UNK_ID in ids for ids in words])  # (N,)
 
-        def accuracy(rows: torch.Tensor) -> float | None:
-            return float(right[rows].float().mean()) if rows.any() else None
-
         result["runs"][relative(run)] = {
             "char_ngrams": loaded.char_ngrams,
             "texts_with_unseen_words": int(has.sum()),
-            "accuracy_with_unseen_words": accuracy(has),
+            "accuracy_with_unseen_words": _share(right, has),
             "texts_without": int((~has).sum()),
-            "accuracy_without": accuracy(~has),
+            "accuracy_without": _share(right, ~has),
             "accuracy": float(right.float().mean()),
         }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -165,3 +165,10 @@ def test_a_char_ngram_run_trains_and_classifies_unseen_words(tmp_path, capsys):
     labels = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
     assert labels == ["pos", "neg"]
     assert main(["evaluate", str(run)]) == 0
+
+
+def test_language_model_pretraining_refuses_ngrams():
+    from rnnkit.tasks.pretrain import check_pretrainable
+
+    with pytest.raises(InputError, match="--char-ngrams"):
+        check_pretrainable(make())
