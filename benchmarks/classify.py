@@ -395,9 +395,11 @@ def unseen(args: argparse.Namespace) -> None:
         labels = torch.tensor(encode_labels(test, loaded.config["classes"]))
         right = probabilities.argmax(dim=1) == labels  # (N,)
         has = torch.tensor([UNK_ID in ids for ids in words])  # (N,)
-
+        unknown = sum(ids.count(UNK_ID) for ids in words)
         result["runs"][relative(run)] = {
             "char_ngrams": loaded.char_ngrams,
+            "words": sum(map(len, words)),
+            "unseen_words": unknown,
             "texts_with_unseen_words": int(has.sum()),
             "accuracy_with_unseen_words": _share(right, has),
             "texts_without": int((~has).sum()),

@@ -11,9 +11,10 @@ from rnnkit.cli import main
 from rnnkit.data.ngrams import char_ngrams, fnv1a, ngram_buckets, with_ngrams
 from rnnkit.errors import InputError
 from rnnkit.models.classifier import ClassifierConfig, TextClassifier
-from rnnkit.tasks.classify import ClassificationTask, adversarial_shift, pad_batch
+from rnnkit.tasks.classify import ClassificationTask, pad_batch
 from rnnkit.tokens import UNK_ID
 from rnnkit.training.optim import sparse_parameters
+from tests.test_classify_model import direct_adversarial_backward
 
 BUCKETS = 50
 
@@ -125,13 +126,7 @@ def test_sparse_ngram_vectors_go_to_sparseadam_and_get_adversarial_gradients():
     loss, _, _ = task.training_loss((ids, lengths, labels), None)
     loss.backward()
     got = {name: w.grad.to_dense().clone() for name, w in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
-    x = model.inputs(ids)
-    clean = torch.nn.functional.cross_entropy(model.classify(x, lengths), labels)
-    (gradient,) = torch.autograd.grad(clean, x, retain_graph=True)
-    shifted = x + adversarial_shift(gradient, 0.5)
-    direct = clean + torch.nn.functional.cross_entropy(model.classify(shifted, lengths), labels)
-    direct.backward()
+    direct_adversarial_backward(model, ids, lengths, labels, 0.5)
     for name, w in model.named_parameters():
         assert torch.allclose(got[name], w.grad.to_dense(), atol=1e-6), name
     assert got["ngrams.weight"].abs().sum() > 0

@@ -175,6 +175,19 @@ def test_adversarial_training_loss_is_the_clean_loss_plus_the_shifted_one():
     assert model.embedding.weight.grad is not None
 
 
+def direct_adversarial_backward(model, ids, lengths, labels, epsilon: float) -> torch.Tensor:
+    """``L(x) + L(x + r)`` computed and backpropagated the textbook way (gradients cleared
+    first, left in ``.grad``); returns its value."""
+    model.zero_grad(set_to_none=True)
+    x = model.inputs(ids)
+    clean = torch.nn.functional.cross_entropy(model.classify(x, lengths), labels)
+    (gradient,) = torch.autograd.grad(clean, x, retain_graph=True)
+    shifted = x + adversarial_shift(gradient, epsilon)
+    direct = clean + torch.nn.functional.cross_entropy(model.classify(shifted, lengths), labels)
+    direct.backward()
+    return direct.detach()
+
+
 @pytest.mark.parametrize("pooling", ["max", "attention"])
 def test_adversarial_training_gradient_is_that_of_both_losses(pooling):
     """The task hands the clean pass's gradients on through a surrogate (one backward pass
@@ -187,14 +200,8 @@ def test_adversarial_training_gradient_is_that_of_both_losses(pooling):
     loss, _, _ = task.training_loss((ids, lengths, labels), None)
     loss.backward()
     got = {name: w.grad.to_dense().clone() for name, w in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
-    x = model.embedding(ids)
-    clean = torch.nn.functional.cross_entropy(model.classify(x, lengths), labels)
-    (gradient,) = torch.autograd.grad(clean, x, retain_graph=True)
-    shifted = x + adversarial_shift(gradient, 0.5)
-    direct = clean + torch.nn.functional.cross_entropy(model.classify(shifted, lengths), labels)
-    direct.backward()
-    assert float(loss.detach()) == pytest.approx(float(direct.detach()), abs=1e-6)
+    direct = direct_adversarial_backward(model, ids, lengths, labels, 0.5)
+    assert float(loss.detach()) == pytest.approx(float(direct), abs=1e-6)
     assert len(got) > 3 and set(got) == {name for name, _ in model.named_parameters()}
     for name, w in model.named_parameters():
         assert torch.allclose(got[name], w.grad.to_dense(), atol=1e-6), name

@@ -103,18 +103,26 @@ def test_pretraining_follows_the_seed_and_a_bare_resume_does_not_repeat_it(tmp_p
 RUNS = ("whole", "parts")
 
 
-def test_adversarial_training_follows_a_bare_resume(tmp_path):
-    """``rnnkit train classify --adversarial``: ``--resume --out RUN`` alone (config.json holds
-    the option) goes on training adversarially, ending where an unbroken run ends."""
-    data = labelled_texts(tmp_path)
-    plain = ["--hidden", "4", "--embedding-dim", "4", "--no-progress", "--threads", "1"]
-    plain += ["--schedule", "constant", "--eval-every", "2"]
-    options = [*plain, "--adversarial", "1.0"]
+SMALL_CLASSIFIER = ["--hidden", "4", "--embedding-dim", "4", "--no-progress", "--threads", "1"]
+SMALL_CLASSIFIER += ["--schedule", "constant", "--eval-every", "2"]
+
+
+def classify_whole_and_resumed(tmp_path: Path, data: Path, options: list) -> dict:
+    """Train 4 steps unbroken ("whole") and 2 steps then ``--resume --out RUN`` alone to 4
+    ("parts"); the parts run's config.json."""
     for name, steps in zip(RUNS, (4, 2), strict=True):
         out = tmp_path / name
         rnnkit("train", "classify", "--data", data, *options, "--max-steps", steps, "--out", out)
     rnnkit("train", "classify", "--resume", "--out", tmp_path / "parts", "--max-steps", "4")
-    config = json.loads((tmp_path / "parts" / "config.json").read_text())
+    return json.loads((tmp_path / "parts" / "config.json").read_text())
+
+
+def test_adversarial_training_follows_a_bare_resume(tmp_path):
+    """``rnnkit train classify --adversarial``: ``--resume --out RUN`` alone (config.json holds
+    the option) goes on training adversarially, ending where an unbroken run ends."""
+    data = labelled_texts(tmp_path)
+    plain = SMALL_CLASSIFIER
+    config = classify_whole_and_resumed(tmp_path, data, [*plain, "--adversarial", "1.0"])
     assert config["model"]["adversarial"] == 1.0
     # the same run without the option ends elsewhere
     rnnkit(
@@ -125,6 +133,21 @@ def test_adversarial_training_follows_a_bare_resume(tmp_path):
     )
     assert all((whole[k] == parts[k]).all() for k in whole)
     assert not all((whole[k] == other[k]).all() for k in whole)
+
+
+def test_char_ngrams_follow_a_bare_resume_and_reach_rnnkit_classify(tmp_path):
+    """``--char-ngrams``: ``--resume --out RUN`` alone goes on with the n-gram vectors, ending
+    where an unbroken run ends; ``rnnkit classify`` reads words the run never saw."""
+    data = labelled_texts(tmp_path)
+    options = [*SMALL_CLASSIFIER, "--char-ngrams", "64", "--word-dropout", "0.3", "--seed", "3"]
+    config = classify_whole_and_resumed(tmp_path, data, options)
+    assert config["model"]["char_ngrams"] == 64
+    whole, parts = (load_file(str(tmp_path / run / "last.safetensors")) for run in RUNS)
+    assert "model.ngrams.weight" in whole
+    assert all((whole[k] == parts[k]).all() for k in whole)
+    done = rnnkit("classify", tmp_path / "parts", "the goodest film", "baddish")
+    labels = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert len(labels) == 2 and set(labels) <= {"pos", "neg"}
 
 
 # --- resume ----------

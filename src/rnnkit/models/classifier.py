@@ -262,12 +262,13 @@ class TextClassifier(nn.Module):
         if grams is None:
             return x
         flat = grams.reshape(-1, grams.shape[-1])  # (B*T, G)
-        token, slot = flat.nonzero(as_tuple=True)  # (N,): the real n-grams, padding left out
+        real = flat != 0  # (B*T, G): the real n-grams, padding left out
+        token, slot = real.nonzero(as_tuple=True)  # (N,)
         vectors = self.ngrams(flat[token, slot])  # (N, E): only these rows get gradients
         rows = token.unsqueeze(1).expand_as(vectors)  # (N, E): the token each n-gram adds to
         summed = x.new_zeros(flat.shape[0], x.shape[-1]).scatter_add(0, rows, vectors)  # (B*T, E)
-        counts = (grams != 0).sum(dim=-1, keepdim=True).to(x.dtype)  # (B, T, 1)
-        return (x + summed.view_as(x)) / (1 + counts)  # (B, T, E); padding stays 0
+        counts = real.sum(dim=-1, keepdim=True).to(x.dtype)  # (B*T, 1)
+        return (x + summed.view_as(x)) / (1 + counts.view(*x.shape[:-1], 1))  # (B, T, E)
 
     def embedding_parameters(self) -> list[nn.Parameter]:
         """The weights before :meth:`inputs`' output: the word (and n-gram) vectors."""
